@@ -1,0 +1,1 @@
+"""Kubeflow Pipeline components of the mlops-operator training pipeline."""

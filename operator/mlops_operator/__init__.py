@@ -1,0 +1,1 @@
+"""mlops-operator: the ML lifecycle as Kubernetes custom resources."""

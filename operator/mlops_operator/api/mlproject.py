@@ -1,0 +1,214 @@
+"""MLProject: one machine-learning use case, from dataset to serving champion."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .common import ApiModel, Duration, LocalObjectReference, ObjectStatus, StatusModel
+
+ColumnType = Literal["float", "int", "string", "category", "bool"]
+MetricName = Literal["roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "rmse", "mae", "r2"]
+#: Metrics where a smaller value is better; the others improve upwards.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"log_loss", "rmse", "mae"})
+CLASSIFICATION_METRICS: frozenset[str] = frozenset({"roc_auc", "accuracy", "f1", "precision", "recall", "log_loss"})
+
+
+class ColumnSchema(ApiModel):
+    """What one column of the dataset must look like."""
+
+    name: str = Field(min_length=1)
+    type: ColumnType
+    min: float | None = Field(default=None, description="Smallest allowed value (numeric columns).")
+    max: float | None = Field(default=None, description="Largest allowed value (numeric columns).")
+    categories: list[str] | None = Field(default=None, description="Allowed values (category/string columns).")
+    nullable: bool = Field(default=False, description="Whether missing values are allowed.")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "!has(self.min) || !has(self.max) || self.min <= self.max",
+                 "message": "min must not exceed max", "fieldPath": ".min"},
+            ]
+        }
+    }
+
+
+class DatasetSchema(ApiModel):
+    columns: list[ColumnSchema] = Field(min_length=1)
+
+
+class Dataset(ApiModel):
+    """The training data: where it is, which version, what it must look like."""
+
+    uri: str = Field(
+        min_length=1,
+        description=(
+            "Where the data is: a file path or file:// URI, http(s)://, s3://, or built-in demo data "
+            "'sklearn:<name>' (for example sklearn:breast_cancer) or 'palmerpenguins'."
+        ),
+    )
+    version: str = Field(min_length=1, description="Version label; a new value starts a TrainingRun.")
+    target: str = Field(min_length=1, description="Column to predict.")
+    format: Literal["csv", "parquet"] = Field(default="csv", description="File format for file/http/s3 URIs.")
+    schema_: DatasetSchema | None = Field(
+        default=None, alias="schema", description="Columns the data must have; checked before training."
+    )
+
+
+class Candidate(ApiModel):
+    """One estimator family with a hyperparameter grid; every grid point is trained."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    estimator: str = Field(
+        min_length=1,
+        description="scikit-learn estimator class, e.g. LogisticRegression or sklearn.ensemble.RandomForestClassifier.",
+    )
+    hyperparameters: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Grid: each name maps to the values to try."
+    )
+    preprocessing: Literal["standard", "minmax", "none"] = Field(
+        default="standard", description="Scaling of numeric columns; categories are one-hot encoded."
+    )
+
+    def grid_size(self) -> int:
+        size = 1
+        for values in self.hyperparameters.values():
+            size *= max(len(values), 1)
+        return size
+
+
+class SuccessMetric(ApiModel):
+    """The metric that decides: a model below the minimum is never blessed."""
+
+    name: MetricName = "roc_auc"
+    minimum: float | None = Field(
+        default=None,
+        description="Threshold the model must reach (for rmse/mae/log_loss: must not exceed).",
+    )
+
+    def lower_is_better(self) -> bool:
+        return self.name in LOWER_IS_BETTER
+
+    def passes(self, value: float) -> bool:
+        if self.minimum is None:
+            return True
+        return value <= self.minimum if self.lower_is_better() else value >= self.minimum
+
+
+class ChampionPolicy(ApiModel):
+    """How a new model must compare with the current champion on the same held-out data."""
+
+    min_improvement: float = Field(
+        default=0.0, ge=0, description="How much better than the champion a challenger must be."
+    )
+    require_significance: bool = Field(
+        default=False,
+        description="Also require the paired bootstrap interval of the difference to exclude zero.",
+    )
+
+
+class ApprovalPolicy(ApiModel):
+    required: bool = Field(default=False, description="A blessed model waits for a person's approval.")
+    approvers: list[str] = Field(
+        default_factory=list, description="Users allowed to approve; empty means whoever RBAC lets patch."
+    )
+
+
+class KfpSettings(ApiModel):
+    endpoint: str | None = Field(default=None, description="KFP API address; defaults to the operator's.")
+    namespace: str | None = None
+    experiment: str | None = None
+
+
+class TrainingPolicy(ApiModel):
+    backend: Literal["local", "kfp"] | None = Field(
+        default=None, description="Where pipelines run; defaults to the operator's setting."
+    )
+    test_size: float = Field(default=0.25, gt=0, lt=1, description="Share of rows held out for evaluation.")
+    seed: int = Field(default=42, ge=0)
+    bootstrap_samples: int = Field(default=200, ge=10, le=10000)
+    schedule: str | None = Field(default=None, description="Cron schedule (5 fields) that starts a TrainingRun.")
+    allow_concurrent_runs: bool = False
+    history_limit: int = Field(default=10, ge=1, le=100, description="Model versions kept in status.history.")
+    kfp: KfpSettings | None = None
+
+
+class DriftPolicy(ApiModel):
+    enabled: bool = False
+    statistic: Literal["psi", "ks"] = "psi"
+    threshold: float = Field(default=0.2, gt=0)
+    window: int = Field(default=500, ge=10, description="Live requests per drift check.")
+    retrain: bool = Field(default=False, description="Start a TrainingRun when drift is detected.")
+
+
+class MLProjectSpec(ApiModel):
+    dataset: Dataset
+    candidates: list[Candidate] = Field(min_length=1, max_length=20)
+    metric: SuccessMetric = Field(default_factory=SuccessMetric)
+    champion: ChampionPolicy = Field(default_factory=ChampionPolicy)
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    training: TrainingPolicy = Field(default_factory=TrainingPolicy)
+    drift: DriftPolicy = Field(default_factory=DriftPolicy)
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "self.candidates.all(c, self.candidates.exists_one(d, d.name == c.name))",
+                 "message": "candidate names must be unique", "fieldPath": ".candidates"},
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _unique_candidates(self) -> "MLProjectSpec":
+        names = [c.name for c in self.candidates]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"candidates: names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+class ChampionRef(StatusModel):
+    """The model version that currently wins, with the number it won with."""
+
+    training_run: str
+    model_uri: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    since: str | None = None
+
+
+class HistoryEntry(StatusModel):
+    training_run: str
+    dataset_version: str | None = None
+    result: str
+    metric: str | None = None
+    value: float | None = None
+    time: str | None = None
+
+
+class MLProjectStatus(ObjectStatus):
+    champion: ChampionRef | None = None
+    serving: ChampionRef | None = Field(default=None, description="The version promoted to serve traffic.")
+    latest_run: str | None = None
+    last_dataset_version: str | None = Field(
+        default=None, description="Dataset version the last TrainingRun was started for."
+    )
+    last_scheduled_time: str | None = None
+    drift: dict[str, Any] | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class MLProject(ApiModel):
+    """An ML use case: dataset, candidates, success metric, champion, approval and drift policy."""
+
+    api_version: Literal["mlops.dev/v1alpha1"] = "mlops.dev/v1alpha1"
+    kind: Literal["MLProject"] = "MLProject"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: MLProjectSpec
+    status: MLProjectStatus | None = None
+
+
+# Re-exported for readers looking for a project reference type.
+ProjectRef = LocalObjectReference

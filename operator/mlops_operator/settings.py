@@ -1,0 +1,46 @@
+"""Operator configuration, read once from the environment (the Helm chart sets these)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default) or default
+
+
+@dataclass(frozen=True)
+class Settings:
+    training_backend: Literal["local", "kfp"] = "local"
+    kfp_endpoint: str | None = None
+    kfp_namespace: str = "kubeflow"
+    kfp_experiment: str = "mlops-operator"
+    metrics_provider: Literal["scrape", "prometheus"] = "scrape"
+    prometheus_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path(".dev"))
+    components_image: str = "ghcr.io/mlops-dev/mlops-components:0.1.0"
+    seldon_namespace: str | None = None
+    reconcile_interval: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        backend = _env("MLOPS_TRAINING_BACKEND", "local")
+        provider = _env("MLOPS_METRICS_PROVIDER", "scrape")
+        if backend not in ("local", "kfp"):
+            raise ValueError(f"MLOPS_TRAINING_BACKEND must be local or kfp, not {backend!r}")
+        if provider not in ("scrape", "prometheus"):
+            raise ValueError(f"MLOPS_METRICS_PROVIDER must be scrape or prometheus, not {provider!r}")
+        return cls(
+            training_backend=backend,  # type: ignore[arg-type]
+            kfp_endpoint=os.environ.get("MLOPS_KFP_ENDPOINT") or None,
+            kfp_namespace=_env("MLOPS_KFP_NAMESPACE", "kubeflow"),
+            kfp_experiment=_env("MLOPS_KFP_EXPERIMENT", "mlops-operator"),
+            metrics_provider=provider,  # type: ignore[arg-type]
+            prometheus_url=os.environ.get("MLOPS_PROMETHEUS_URL") or None,
+            data_dir=Path(_env("MLOPS_DATA_DIR", ".dev")).resolve(),
+            components_image=_env("MLOPS_COMPONENTS_IMAGE", cls.components_image),
+            seldon_namespace=os.environ.get("MLOPS_SELDON_NAMESPACE") or None,
+            reconcile_interval=float(_env("MLOPS_RECONCILE_INTERVAL", "10")),
+        )

@@ -183,8 +183,11 @@ class SeldonStatus(StatusModel):
 class ModelDeploymentStatus(ObjectStatus):
     stable: ServedModel | None = None
     candidate: ServedModel | None = None
+    rolled_back: ServedModel | None = Field(
+        default=None, description="Last candidate rolled back; not retried until spec.model changes."
+    )
     strategy: StrategyType | None = None
-    weights: dict[str, int] = Field(default_factory=dict, description="Traffic share per predictor.")
+    weights: dict[str, int] = Field(default_factory=dict, description="Traffic share per predictor name.")
     traffic: str | None = Field(default=None, description="stable/candidate split, for kubectl get.")
     step: int | None = Field(default=None, description="Index of the current canary step.")
     step_started_at: str | None = None

@@ -5,7 +5,7 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 GROUP = "mlops.dev"
@@ -68,6 +68,19 @@ def from_rfc3339(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 
+def explain(error: "ValidationError", prefix: str = "spec") -> str:
+    """One line per problem, each naming the field as a user writes it (spec.strategy.canary.steps)."""
+    lines = []
+    for e in error.errors():
+        parts = [prefix, *(str(p) for p in e["loc"])]
+        message = e["msg"].removeprefix("Value error, ")
+        field, sep, rest = message.partition(": ")
+        if sep and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", field):  # a validator naming a sub-field
+            parts, message = [*parts, field], rest
+        lines.append(f"{'.'.join(parts)}: {message}")
+    return "; ".join(lines)
+
+
 def now_rfc3339() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -126,4 +139,7 @@ class ObjectStatus(StatusModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    kopf: dict[str, Any] | None = Field(
+        default=None, description="The operator framework's bookkeeping (kept in status, not in user metadata)."
     )

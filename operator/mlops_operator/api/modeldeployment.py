@@ -17,28 +17,36 @@ ABORT_ANNOTATION = "mlops.dev/abort"
 
 
 class ModelSource(ApiModel):
-    """The model version to serve: a TrainingRun (preferred) or a bare artifact URI."""
+    """The model version to serve: a TrainingRun, the project's champion, or a bare artifact URI."""
 
-    training_run: str | None = Field(default=None, description="Name of a finished TrainingRun.")
+    training_run: str | None = Field(default=None, description="Name of a Blessed TrainingRun.")
+    champion: bool | None = Field(
+        default=None,
+        description="Follow the champion of spec.projectRef: every new champion is released with the strategy.",
+    )
     uri: str | None = Field(default=None, description="Model artifact URI, for models trained elsewhere.")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "has(self.trainingRun) != has(self.uri)",
-                 "message": "set exactly one of model.trainingRun and model.uri"},
+                {"rule": "(has(self.trainingRun) ? 1 : 0) + (has(self.uri) ? 1 : 0)"
+                         " + (has(self.champion) && self.champion ? 1 : 0) == 1",
+                 "message": "set exactly one of trainingRun, champion and uri"},
             ]
         }
     }
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "ModelSource":
-        if (self.training_run is None) == (self.uri is None):
-            raise ValueError("model: set exactly one of model.trainingRun and model.uri")
+        if sum((self.training_run is not None, self.uri is not None, bool(self.champion))) != 1:
+            raise ValueError("set exactly one of trainingRun, champion and uri")
         return self
 
-    def key(self) -> str:
-        return f"tr:{self.training_run}" if self.training_run else f"uri:{self.uri}"
+    def key(self, champion_run: str | None = None) -> str:
+        """Identity of the version served; following the champion resolves to its TrainingRun."""
+        if self.uri:
+            return f"uri:{self.uri}"
+        return f"tr:{self.training_run or champion_run}"
 
 
 class AnalysisLimits(ApiModel):
@@ -69,9 +77,9 @@ class CanaryStrategy(ApiModel):
     def _increasing(self) -> "CanaryStrategy":
         for s in self.steps:
             if not 1 <= s <= 100:
-                raise ValueError(f"strategy.canary.steps: {s} is outside 1..100")
+                raise ValueError(f"steps: {s} is outside 1..100")
         if any(b <= a for a, b in zip(self.steps, self.steps[1:])):
-            raise ValueError(f"strategy.canary.steps: must increase, got {self.steps}")
+            raise ValueError(f"steps: must increase, got {self.steps}")
         return self
 
     def interval_seconds(self) -> float:
@@ -95,7 +103,7 @@ class AbTestStrategy(ApiModel):
     @model_validator(mode="after")
     def _sum(self) -> "AbTestStrategy":
         if self.stable_weight + self.candidate_weight != 100:
-            raise ValueError("strategy.abtest: stableWeight + candidateWeight must be 100")
+            raise ValueError("candidateWeight: stableWeight + candidateWeight must be 100")
         return self
 
     def duration_seconds(self) -> float:
@@ -149,6 +157,21 @@ class ModelDeploymentSpec(ApiModel):
     resources: Resources | None = None
     server: ServerSpec = Field(default_factory=ServerSpec)
     paused: bool = Field(default=False, description="Hold the rollout at its current step.")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "!has(self.model.champion) || !self.model.champion || has(self.projectRef)",
+                 "message": "model.champion needs spec.projectRef", "fieldPath": ".projectRef"},
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _champion_needs_project(self) -> "ModelDeploymentSpec":
+        if self.model.champion and self.project_ref is None:
+            raise ValueError("projectRef: required when model.champion is true")
+        return self
 
 
 class ServedModel(StatusModel):

@@ -82,6 +82,7 @@ class Lineage(StatusModel):
     code_version: str | None = None
     seed: int | None = None
     parent_champion: str | None = None
+    parent_champion_uri: str | None = None
 
 
 class ApprovalRecord(StatusModel):

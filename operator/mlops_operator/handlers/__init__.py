@@ -1,0 +1,2 @@
+"""kopf handlers: `kopf run -m mlops_operator.handlers`. They read, call mlops_operator.decisions, and write."""
+from . import config, indexes, mlproject, modeldeployment, trainingrun  # noqa: F401  (registers handlers)

@@ -1,0 +1,25 @@
+"""Operator-wide kopf settings and the operator's own configuration."""
+from __future__ import annotations
+
+import functools
+import logging
+
+import kopf
+
+from ..settings import Settings
+
+
+@functools.cache
+def operator_settings() -> Settings:
+    return Settings.from_env()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_) -> None:
+    # kopf's bookkeeping goes into status, never into metadata users (or Argo CD) own.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.lastHandledConfiguration")
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
+    logger.info("mlops-operator configured: %s", operator_settings())

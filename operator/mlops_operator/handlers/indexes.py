@@ -1,0 +1,33 @@
+"""In-memory views kopf keeps current from watch events, so handlers read without API calls."""
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from ..api.common import GROUP, VERSION
+from ..decisions.project import RunSummary
+
+
+@kopf.index(GROUP, VERSION, "trainingruns")
+def runs_by_project(name: str, namespace: str, spec: Any, status: Any, meta: Any, **_) -> dict:
+    project = (spec.get("projectRef") or {}).get("name")
+    return {(namespace, project): RunSummary.from_object(name, dict(spec), dict(status), dict(meta))}
+
+
+@kopf.index(GROUP, VERSION, "trainingruns")
+def runs_by_name(name: str, namespace: str, spec: Any, status: Any, meta: Any, **_) -> dict:
+    return {(namespace, name): RunSummary.from_object(name, dict(spec), dict(status), dict(meta))}
+
+
+@kopf.index(GROUP, VERSION, "mlprojects")
+def projects(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
+    return {(namespace, name): {"spec": dict(spec), "champion": dict(status.get("champion") or {})}}
+
+
+@kopf.index(GROUP, VERSION, "modeldeployments")
+def serving_by_project(namespace: str, spec: Any, status: Any, **_) -> dict:
+    project = (spec.get("projectRef") or {}).get("name")
+    if not project:
+        return {}
+    return {(namespace, project): (status.get("stable") or {}).get("trainingRun")}

@@ -1,0 +1,55 @@
+"""MLProject: start TrainingRuns on new dataset versions and schedules; keep champion and history."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from ..api.common import GROUP, VERSION
+from ..api.mlproject import MLProjectSpec, MLProjectStatus
+from ..decisions.project import plan_project
+from .. import kube
+from .status import ready, reject_invalid, write_status
+from .config import operator_settings
+
+
+def _interval() -> float:
+    return operator_settings().reconcile_interval
+
+
+@kopf.on.create(GROUP, VERSION, "mlprojects")
+@kopf.on.update(GROUP, VERSION, "mlprojects", field="spec")
+@kopf.on.resume(GROUP, VERSION, "mlprojects")
+@kopf.timer(GROUP, VERSION, "mlprojects", interval=_interval(), initial_delay=1)
+async def reconcile_project(
+    name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
+    runs_by_project: kopf.Index, serving_by_project: kopf.Index, **_: Any,
+) -> None:
+    generation = meta.get("generation")
+    try:
+        project = MLProjectSpec.model_validate(dict(spec))
+    except ValidationError as e:
+        return reject_invalid(e, body, status, patch, generation)
+    runs = list(runs_by_project.get((namespace, name), []))
+    serving = next(iter(serving_by_project.get((namespace, name), [])), None)
+    current = MLProjectStatus.model_validate(dict(status))
+    plan = plan_project(name, namespace, meta["uid"], project, current, runs, serving, time.time())
+
+    for obj in plan.create:
+        await kube.create("mlops.dev/v1alpha1", "trainingruns", namespace, obj)
+    for type_, reason, message in plan.events:
+        kopf.event(body, type=type_, reason=reason, message=message)
+
+    new = plan.status.wire()
+    new.pop("conditions", None)
+    new.pop("kopf", None)
+    champion = plan.status.champion
+    message = (f"champion {champion.training_run} ({champion.metric}={champion.value})" if champion
+               else "no blessed model yet")
+    new["observedGeneration"] = generation
+    new["conditions"] = ready(status, True, plan.status.phase or "Ready", message, generation)
+    new.setdefault("serving", None)
+    new.setdefault("champion", None)
+    write_status(patch, status, new)

@@ -1,0 +1,137 @@
+"""ModelDeployment: observe Seldon and the metrics, let the state machine decide, write the plan."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from .. import kube
+from ..api.common import GROUP, VERSION, from_rfc3339
+from ..api.modeldeployment import (
+    ABORT_ANNOTATION,
+    PROMOTE_ANNOTATION,
+    ArmMetrics,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    SeldonStatus,
+    ServedModel,
+)
+from ..decisions.rollout import Observation, advance, served_model
+from ..decisions.seldon import (
+    SELDON_API_VERSION,
+    SELDON_PLURAL,
+    STATE_FAILED,
+    desired_seldon_deployment,
+    seldon_status,
+)
+from ..metrics import make_provider
+from .status import ready, reject_invalid, write_status
+from .config import operator_settings
+
+
+def resolve_model(
+    spec: ModelDeploymentSpec, namespace: str, runs_by_name: kopf.Index, projects: kopf.Index
+) -> tuple[ServedModel | None, str]:
+    """The model version the spec asks for, or None and why it cannot be served (yet)."""
+    if spec.model.uri:
+        return served_model(spec.model.key(), spec.model.uri, None), ""
+    name = spec.model.training_run
+    if spec.model.champion:
+        project = next(iter(projects.get((namespace, spec.project_ref.name), [])), None)
+        name = (project or {}).get("champion", {}).get("trainingRun")
+        if not name:
+            return None, f"spec.projectRef.name: MLProject {spec.project_ref.name!r} has no champion yet"
+    run = next(iter(runs_by_name.get((namespace, name), [])), None)
+    if run is None:
+        return None, f"spec.model.trainingRun: TrainingRun {name!r} not found"
+    if run.phase != "Blessed" or not run.model_uri:
+        return None, f"spec.model.trainingRun: TrainingRun {name!r} is {run.phase or 'not finished'}, not Blessed"
+    return served_model(spec.model.key(name), run.model_uri, name), ""
+
+
+def readiness(seldon: SeldonStatus | None, predictors: list[str]) -> tuple[frozenset[str], dict[str, str]]:
+    """Predictors with an available replica, and those Seldon reports as failed (with why)."""
+    if seldon is None:
+        return frozenset(), {}
+    up = frozenset(p for p in predictors if seldon.replicas.get(p, 0) > 0)
+    failed = {}
+    if seldon.state == STATE_FAILED:
+        failed = {p: seldon.description or "Seldon reports Failed" for p in predictors if p not in up}
+    return up, failed
+
+
+@kopf.on.create(GROUP, VERSION, "modeldeployments")
+@kopf.on.update(GROUP, VERSION, "modeldeployments", field="spec")
+@kopf.on.update(GROUP, VERSION, "modeldeployments", field="metadata.annotations")
+@kopf.on.resume(GROUP, VERSION, "modeldeployments")
+@kopf.timer(GROUP, VERSION, "modeldeployments", interval=operator_settings().reconcile_interval, initial_delay=1)
+async def reconcile_deployment(
+    name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
+    runs_by_name: kopf.Index, projects: kopf.Index, **_: Any,
+) -> None:
+    generation = meta.get("generation")
+    try:
+        md = ModelDeploymentSpec.model_validate(dict(spec))
+    except ValidationError as e:
+        return reject_invalid(e, body, status, patch, generation)
+    current = ModelDeploymentStatus.model_validate(dict(status))
+
+    desired, why = resolve_model(md, namespace, runs_by_name, projects)
+    if desired is None:
+        desired = current.candidate or current.stable  # keep serving what serves now
+        if desired is None:
+            patch.status["phase"] = "Pending"
+            patch.status["observedGeneration"] = generation
+            patch.status["conditions"] = ready(status, False, "ModelNotReady", why, generation)
+            return
+
+    sdep = await kube.get(SELDON_API_VERSION, SELDON_PLURAL, namespace, name)
+    seldon = seldon_status(sdep)
+    serving = [m.predictor for m in (current.stable, current.candidate) if m is not None]
+    up, failed = readiness(seldon, serving)
+    provider = make_provider(operator_settings())
+    since = from_rfc3339(current.step_started_at) if current.step_started_at else None
+    arms: dict[str, ArmMetrics | None] = {"stable": None, "candidate": None}
+    for role, model in (("stable", current.stable), ("candidate", current.candidate)):
+        if model is not None and model.predictor in up:
+            arms[role] = await provider.arm_metrics(namespace, name, model.predictor, since)
+
+    annotations = meta.get("annotations") or {}
+    plan = advance(md, current, desired, Observation(
+        now=time.time(), ready=up, failed=failed, stable=arms["stable"], candidate=arms["candidate"],
+        promote=annotations.get(PROMOTE_ANNOTATION), abort=annotations.get(ABORT_ANNOTATION),
+    ))
+
+    manifest = desired_seldon_deployment(
+        name, namespace, list(plan.predictors),
+        owner={"apiVersion": body["apiVersion"], "kind": body["kind"], "name": name, "uid": meta["uid"]},
+        replicas=md.replicas,
+        resources=md.resources.wire() if md.resources else None,
+        implementation=md.server.implementation,
+        image=md.server.image,
+        labels={"mlops.dev/deployment": name},
+    )
+    if sdep is None:
+        await kube.create(SELDON_API_VERSION, SELDON_PLURAL, namespace, manifest)
+    elif sdep.get("spec") != manifest["spec"]:
+        await kube.patch(SELDON_API_VERSION, SELDON_PLURAL, namespace, name, {"spec": manifest["spec"]})
+
+    for event in plan.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+    new = plan.status.wire()
+    new.pop("kopf", None)
+    new["observedGeneration"] = generation
+    new["arms"] = {role: m.wire() for role, m in arms.items() if m is not None}
+    if seldon is not None:
+        new["seldon"] = seldon.wire()
+    for key in ("candidate", "rolledBack", "step", "stepStartedAt", "rolloutStartedAt", "seldon"):
+        new.setdefault(key, None)  # cleared fields must be removed from the stored status
+    decision = plan.status.last_decision
+    ok = plan.status.phase == "Serving"
+    reason = decision.action if decision and not ok else (plan.status.phase or "Pending")
+    message = why or (decision.reason if decision else "")
+    new["conditions"] = ready(status, ok, reason, message, generation)
+    write_status(patch, status, new)

@@ -1,0 +1,104 @@
+"""TrainingRun: submit the project's pipeline, follow it, and record the model version it produced."""
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from ..api.common import GROUP, VERSION, now_rfc3339
+from ..api.mlproject import MLProjectSpec
+from ..api.trainingrun import TERMINAL_PHASES, TrainingRunSpec
+from ..decisions.training import approval_verdict, run_verdict
+from ..training.backend import TrainingRequest, make_backend
+from .status import ready, reject_invalid, write_status
+from .config import operator_settings
+
+
+def _unfinished(status: Any, **_: Any) -> bool:
+    return status.get("phase") not in TERMINAL_PHASES
+
+
+@kopf.on.create(GROUP, VERSION, "trainingruns")
+@kopf.on.update(GROUP, VERSION, "trainingruns", field="spec")
+@kopf.on.resume(GROUP, VERSION, "trainingruns", when=_unfinished)
+@kopf.timer(GROUP, VERSION, "trainingruns", interval=operator_settings().reconcile_interval,
+            initial_delay=1, when=_unfinished)
+async def reconcile_run(
+    name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
+    projects: kopf.Index, **_: Any,
+) -> None:
+    generation = meta.get("generation")
+    phase = status.get("phase")
+    if phase in TERMINAL_PHASES:
+        return
+    try:
+        run = TrainingRunSpec.model_validate(dict(spec))
+    except ValidationError as e:
+        return reject_invalid(e, body, status, patch, generation)
+
+    project_view = next(iter(projects.get((namespace, run.project_ref.name), [])), None)
+    if project_view is None:
+        return _wait(patch, status, generation, "ProjectNotFound",
+                     f"spec.projectRef.name: MLProject {run.project_ref.name!r} not found in {namespace}")
+    try:
+        project = MLProjectSpec.model_validate(project_view["spec"])
+    except ValidationError:
+        return _wait(patch, status, generation, "ProjectInvalid",
+                     f"spec.projectRef.name: MLProject {run.project_ref.name!r} has an invalid spec")
+
+    if phase == "AwaitingApproval":
+        verdict = approval_verdict(project.approval, run.approval, now_rfc3339())
+        return _record(body, patch, status, generation, verdict)
+
+    pipeline = dict(status.get("pipeline") or {})
+    lineage = dict(status.get("lineage") or {})
+    champion = project_view["champion"] if not pipeline.get("runId") else {}
+    request = TrainingRequest(
+        namespace=namespace,
+        run_name=name,
+        project=project,
+        dataset_version=run.dataset_version or project.dataset.version,
+        champion_run=lineage.get("parentChampion") if pipeline.get("runId") else champion.get("trainingRun"),
+        champion_model_uri=lineage.get("parentChampionUri") if pipeline.get("runId") else champion.get("modelUri"),
+    )
+    backend = make_backend(operator_settings(), project)
+    if not pipeline.get("runId"):
+        outcome = await backend.submit(request)
+        patch.status["startTime"] = status.get("startTime") or now_rfc3339()
+        kopf.event(body, type="Normal", reason="PipelineSubmitted",
+                   message=f"{outcome.state}: run {outcome.run_id} on {operator_settings().training_backend}")
+    else:
+        outcome = await backend.poll(request, pipeline["runId"])
+
+    fields = dict(outcome.status or {})
+    fields.setdefault("pipeline", {})
+    fields["pipeline"] = {**pipeline, **fields["pipeline"], "runId": outcome.run_id or pipeline.get("runId"),
+                          "url": outcome.url or pipeline.get("url"), "state": outcome.state}
+    fields["lineage"] = {**lineage, **(fields.get("lineage") or {}),
+                         "parentChampion": request.champion_run}
+    write_status(patch, status, {k: v for k, v in fields.items() if v is not None})
+
+    verdict = run_verdict(outcome.state, outcome.message, fields, project.approval, run.approval, now_rfc3339())
+    if verdict.phase != "Running":
+        patch.status["completionTime"] = status.get("completionTime") or now_rfc3339()
+    _record(body, patch, status, generation, verdict)
+
+
+def _wait(patch: kopf.Patch, status: Any, generation: int | None, reason: str, message: str) -> None:
+    patch.status["phase"] = status.get("phase") or "Pending"
+    patch.status["observedGeneration"] = generation
+    patch.status["conditions"] = ready(status, False, reason, message, generation)
+
+
+def _record(body: Any, patch: kopf.Patch, status: Any, generation: int | None, verdict: Any) -> None:
+    previous = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    changed = (status.get("phase"), previous.get("reason")) != (verdict.phase, verdict.reason)
+    patch.status["phase"] = verdict.phase
+    patch.status["observedGeneration"] = generation
+    patch.status["conditions"] = ready(status, verdict.ready, verdict.reason, verdict.message, generation)
+    if verdict.approval is not None:
+        patch.status["approval"] = verdict.approval.wire()
+    if verdict.event and changed:
+        type_, reason, message = verdict.event
+        kopf.event(body, type=type_, reason=reason, message=message)

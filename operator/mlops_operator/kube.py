@@ -1,0 +1,66 @@
+"""The few Kubernetes calls the handlers make beyond what kopf does for them.
+
+Blocking `kubernetes` client calls run in a thread so the operator's event loop stays free.
+Every call here is one RBAC rule in the chart; keep the list short.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+
+@functools.cache
+def _api() -> client.CustomObjectsApi:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.CustomObjectsApi()
+
+
+def _split(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+async def get(api_version: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+    group, version = _split(api_version)
+    try:
+        return await asyncio.to_thread(
+            _api().get_namespaced_custom_object, group, version, namespace, plural, name
+        )
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+async def create(api_version: str, plural: str, namespace: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Create, or return the existing object of that name: (object, created)."""
+    group, version = _split(api_version)
+    try:
+        made = await asyncio.to_thread(
+            _api().create_namespaced_custom_object, group, version, namespace, plural, body
+        )
+        return made, True
+    except ApiException as e:
+        if e.status != 409:
+            raise
+    existing = await get(api_version, plural, namespace, body["metadata"]["name"])
+    if existing is None:  # deleted in between; let the next reconcile try again
+        raise RuntimeError(f"{plural}/{body['metadata']['name']} conflicted and vanished")
+    return existing, False
+
+
+async def patch(api_version: str, plural: str, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """JSON merge patch of the main resource (never status)."""
+    group, version = _split(api_version)
+    return await asyncio.to_thread(
+        functools.partial(
+            _api().patch_namespaced_custom_object, group, version, namespace, plural, name, body,
+        )
+    )

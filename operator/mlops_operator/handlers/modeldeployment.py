@@ -1,6 +1,7 @@
 """ModelDeployment: observe Seldon and the metrics, let the state machine decide, write the plan."""
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -26,9 +27,29 @@ from ..decisions.seldon import (
     desired_seldon_deployment,
     seldon_status,
 )
-from ..metrics import make_provider
+from ..metrics.base import MetricsProvider
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
+
+
+async def _splitter_address(namespace: str, name: str) -> str | None:
+    sdep = await kube.get(SELDON_API_VERSION, SELDON_PLURAL, namespace, name)
+    return ((sdep or {}).get("status") or {}).get("address", {}).get("url")
+
+
+@functools.cache
+def metrics_provider() -> MetricsProvider:
+    """One provider for the operator's life: the scrape provider keeps the baselines of each step."""
+    settings = operator_settings()
+    if settings.metrics_provider == "prometheus":
+        from ..metrics.prometheus import PrometheusMetricsProvider
+
+        if not settings.prometheus_url:
+            raise ValueError("MLOPS_PROMETHEUS_URL is required with MLOPS_METRICS_PROVIDER=prometheus")
+        return PrometheusMetricsProvider(settings.prometheus_url)
+    from ..metrics.scrape import ScrapeMetricsProvider
+
+    return ScrapeMetricsProvider(_splitter_address)
 
 
 def resolve_model(
@@ -69,7 +90,7 @@ def readiness(seldon: SeldonStatus | None, predictors: list[str]) -> tuple[froze
 @kopf.timer(GROUP, VERSION, "modeldeployments", interval=operator_settings().reconcile_interval, initial_delay=1)
 async def reconcile_deployment(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    runs_by_name: kopf.Index, projects: kopf.Index, **_: Any,
+    runs_by_name: kopf.Index, projects: kopf.Index, logger: Any, **_: Any,
 ) -> None:
     generation = meta.get("generation")
     try:
@@ -91,12 +112,15 @@ async def reconcile_deployment(
     seldon = seldon_status(sdep)
     serving = [m.predictor for m in (current.stable, current.candidate) if m is not None]
     up, failed = readiness(seldon, serving)
-    provider = make_provider(operator_settings())
+    provider = metrics_provider()
     since = from_rfc3339(current.step_started_at) if current.step_started_at else None
     arms: dict[str, ArmMetrics | None] = {"stable": None, "candidate": None}
     for role, model in (("stable", current.stable), ("candidate", current.candidate)):
         if model is not None and model.predictor in up:
-            arms[role] = await provider.arm_metrics(namespace, name, model.predictor, since)
+            try:
+                arms[role] = await provider.arm_metrics(namespace, name, model.predictor, since)
+            except Exception as e:  # no measurements is an inconclusive analysis, not a failed reconcile
+                logger.warning("metrics for %s/%s unavailable: %s", role, model.predictor, e)
 
     annotations = meta.get("annotations") or {}
     plan = advance(md, current, desired, Observation(

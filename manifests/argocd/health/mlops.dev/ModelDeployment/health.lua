@@ -1,0 +1,58 @@
+-- Argo CD health of a mlops.dev ModelDeployment, from status.phase, the Ready condition
+-- and status.observedGeneration (the operator has not seen the latest spec yet -> Progressing).
+local hs = {}
+local states = {
+  Pending = "Progressing",
+  Progressing = "Progressing",
+  Paused = "Suspended",
+  Serving = "Healthy",
+  RolledBack = "Degraded",
+  Failed = "Degraded",
+}
+
+local function readyCondition(status)
+  if status.conditions == nil then
+    return nil
+  end
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == "Ready" then
+      return condition
+    end
+  end
+  return nil
+end
+
+local status = obj.status
+if status == nil or status.phase == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator"
+  return hs
+end
+
+local generation = obj.metadata.generation
+if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
+  hs.status = "Progressing"
+  hs.message = string.format("Waiting for the operator to observe generation %d", generation)
+  return hs
+end
+
+local state = states[status.phase]
+if state == nil then
+  hs.status = "Unknown"
+  hs.message = "Unknown phase " .. status.phase
+  return hs
+end
+
+local ready = readyCondition(status)
+-- Serving while not Ready (e.g. the SeldonDeployment lost its pods) is not healthy.
+if state == "Healthy" and ready ~= nil and ready.status == "False" then
+  state = "Degraded"
+end
+
+hs.status = state
+if ready ~= nil and ready.message ~= nil and ready.message ~= "" then
+  hs.message = status.phase .. ": " .. ready.message
+else
+  hs.message = status.phase
+end
+return hs

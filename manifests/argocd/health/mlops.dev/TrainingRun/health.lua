@@ -1,0 +1,56 @@
+-- Argo CD health of a mlops.dev TrainingRun, from status.phase, the Ready condition
+-- and status.observedGeneration (the operator has not seen the latest spec yet -> Progressing).
+-- A Rejected run is a normal outcome of the champion gate, so it is Healthy; AwaitingApproval waits
+-- for a person and is Suspended.
+local hs = {}
+local states = {
+  Pending = "Progressing",
+  Running = "Progressing",
+  AwaitingApproval = "Suspended",
+  Blessed = "Healthy",
+  Rejected = "Healthy",
+  Failed = "Degraded",
+}
+
+local function readyCondition(status)
+  if status.conditions == nil then
+    return nil
+  end
+  for _, condition in ipairs(status.conditions) do
+    if condition.type == "Ready" then
+      return condition
+    end
+  end
+  return nil
+end
+
+local status = obj.status
+if status == nil or status.phase == nil then
+  hs.status = "Progressing"
+  hs.message = "Waiting for the operator"
+  return hs
+end
+
+local generation = obj.metadata.generation
+if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
+  hs.status = "Progressing"
+  hs.message = string.format("Waiting for the operator to observe generation %d", generation)
+  return hs
+end
+
+local state = states[status.phase]
+if state == nil then
+  hs.status = "Unknown"
+  hs.message = "Unknown phase " .. status.phase
+  return hs
+end
+
+-- The phase of a finished run is its verdict; the Ready condition only explains it.
+local ready = readyCondition(status)
+hs.status = state
+if ready ~= nil and ready.message ~= nil and ready.message ~= "" then
+  hs.message = status.phase .. ": " .. ready.message
+else
+  hs.message = status.phase
+end
+return hs

@@ -1,0 +1,339 @@
+"""`EmbeddedKubernetes`: kmock's KubernetesEmulator with real API-server semantics behind it.
+
+kmock stays the base: its HTTP plumbing, Kubernetes error rendering and request DSL (tests can still
+declare `emulator['get /api/v1/namespaces'] << 500` to inject faults; such reactions win over the
+built-in behaviour). What kmock 0.8 cannot do cleanly is replaced inside this class:
+
+* kmock keeps every request in an unbounded list and rescans it for every new request (the DSL's
+  `request in view` walks the history), so latency grows with uptime. Here the history is a bounded
+  deque and the built-in behaviour is dispatched directly, not through the DSL's fallback reactions.
+* kmock's object store merges dicts without resourceVersion/uid/generation, keeps every version of
+  every object, and mis-parses `/api/v1/namespaces`. The ObjectStore and the URL router replace it.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import math
+from typing import Any
+
+import aiohttp.web
+import attrs
+import yaml
+from kmock import KubernetesEmulator
+from kmock._internal import enums, references, rendering
+
+from . import discovery, errors, openapi, routing, tables
+from .resources import Registry, ResourceType
+from .selectors import SelectorError, field_matcher, label_matcher
+from .store import ObjectStore, WatchEvent
+
+logger = logging.getLogger(__name__)
+
+_PATCH_TYPES = {
+    "application/merge-patch+json": "merge",
+    "application/json-patch+json": "json",
+    "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
+    "application/apply-patch+cbor": "unsupported",
+}
+_DISCONNECT_POLL_SECONDS = 2.0
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> aiohttp.web.Response:
+    return aiohttp.web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
+                                content_type="application/json", headers=headers)
+
+
+def _action(method: str, path: routing.ResourcePath | None, query: Any) -> enums.action | None:
+    if path is None:
+        return None
+    if method == "GET":
+        return (enums.action.WATCH if query.get("watch") in ("true", "1") else
+                enums.action.LIST if path.name is None else enums.action.FETCH)
+    return {"POST": enums.action.CREATE, "PATCH": enums.action.UPDATE, "PUT": enums.action.UPDATE,
+            "DELETE": enums.action.DELETE}.get(method)
+
+
+def _kmock_request(raw: aiohttp.web.BaseRequest, body: bytes) -> rendering.Request:
+    """kmock's request record, built from our router (kmock's parser fails on `/api/v1/namespaces`)."""
+    route = routing.parse(raw.path)
+    path = route.resource if route is not None else None
+    text = body.decode(errors="replace")
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+    return rendering.Request(
+        method=raw.method, url=raw.url, params=dict(raw.query), headers=dict(raw.headers), body=body, text=text,
+        data=data, action=_action(raw.method, path, raw.query),
+        resource=references.resource(path.group, path.version, path.plural) if path else None,
+        namespace=path.namespace if path else None, name=path.name if path else None,
+        subresource=path.subresource if path else None, raw_request=raw)
+
+
+@attrs.define(kw_only=True)
+class EmbeddedKubernetes(KubernetesEmulator):
+    """A Kubernetes API server in memory, served over HTTP by EmbeddedAPIServer."""
+
+    registry: Registry = attrs.field(factory=Registry.with_builtins)
+    store: ObjectStore = attrs.field(default=None)
+    request_history: int = 256
+    watch_history: int = 10_000
+    address: str = "127.0.0.1"
+    _builtin_reactions: int = attrs.field(default=0, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        if self.store is None:
+            self.store = ObjectStore(self.registry, history=self.watch_history)
+        # Bounded: kmock appends every request here and never forgets (see the module docstring).
+        self._requests = collections.deque(maxlen=self.request_history)  # type: ignore[assignment]
+        self._builtin_reactions = len(self._payloads)
+
+    @property
+    def retained_requests(self) -> int:
+        """How many request records are kept (bounded by `request_history`)."""
+        return len(self._requests)
+
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        body = await raw_request.read()
+        try:
+            request = _kmock_request(raw_request, body)
+            self._requests.append(request)
+            if len(self._payloads) > self._builtin_reactions:
+                reacted = await self._react(request)
+                if reacted is not None:
+                    return reacted
+            return await self._serve(raw_request)
+        except errors.ApiError as exc:
+            return _json(exc.status(), status=exc.code)
+        except Exception as exc:  # a bug here must still answer like an API server, and be visible
+            logger.exception("embedded API failed on %s %s", raw_request.method, raw_request.path_qs)
+            return _json(errors.ApiError(500, "InternalError", f"{type(exc).__name__}: {exc}").status(), status=500)
+
+    async def _react(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
+        """User-declared kmock reactions (fault injection in tests), highest priority first."""
+        user = self._payloads[self._builtin_reactions:]
+        for payload in sorted(user, key=lambda p: tuple(-x for x in p.priorities)):
+            if request in payload._source and not payload._disabled.is_set():
+                try:
+                    return await payload(request)
+                except rendering.ReactionMismatchError:
+                    payload._disabled.set()
+                except NotImplementedError:
+                    pass
+        return None
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    async def _serve(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        route = routing.parse(raw.path)
+        if route is None:
+            raise errors.resource_not_found(raw.path)
+        if route.kind == "resource":
+            assert route.resource is not None
+            return await self._serve_resource(raw, route.resource)
+        if raw.method != "GET":
+            raise errors.method_not_allowed()
+        document = self._document(route)
+        if document is None:
+            raise errors.resource_not_found(raw.path)
+        return _json(document)
+
+    def _document(self, route: routing.Route) -> dict[str, Any] | None:
+        match route.kind:
+            case "root":
+                return discovery.root_paths(self.registry)
+            case "version":
+                return discovery.SERVER_VERSION
+            case "health":
+                return {"status": "ok"}
+            case "api":
+                return discovery.api_versions(self.address)
+            case "apis":
+                return discovery.api_group_list(self.registry)
+            case "group":
+                return discovery.api_group(self.registry, route.group)
+            case "resources":
+                return discovery.api_resource_list(self.registry, route.group, route.version)
+            case "openapi-index":
+                return openapi.index_document(self.registry)
+            case "openapi":
+                return openapi.group_version_document(self.registry, route.group, route.version)
+        return None
+
+    def _resource(self, path: routing.ResourcePath) -> ResourceType:
+        resource = self.registry.get(path.group, path.version, path.plural)
+        if resource is None:
+            raise errors.resource_not_found(f"{path.plural}.{path.group}" if path.group else path.plural)
+        if resource.namespaced and path.name is not None and path.namespace is None:
+            raise errors.resource_not_found(f"{path.plural} requires a namespace")
+        if not resource.namespaced and path.namespace is not None:
+            raise errors.resource_not_found(f"{path.plural} is cluster-scoped")
+        if path.subresource is not None and not (path.subresource == "status" and resource.status_subresource):
+            raise errors.resource_not_found(f"{path.plural}/{path.subresource}")
+        return resource
+
+    async def _serve_resource(self, raw: aiohttp.web.BaseRequest, path: routing.ResourcePath) -> aiohttp.web.StreamResponse:
+        resource = self._resource(path)
+        query = raw.query
+        strict = query.get("fieldValidation", "") == "Strict"
+        dry_run = query.get("dryRun", "") == "All"
+        store, ns, name = self.store, path.namespace, path.name
+        if raw.method == "GET":
+            if query.get("watch", "") in ("true", "1"):
+                return await self._watch(raw, resource, ns, name)
+            if name is None:
+                return self._list(raw, resource, ns)
+            obj = store.get(resource, ns, name)
+            if tables.wants_table(raw.headers.get("Accept", "")):
+                return _json(tables.table(resource, [obj], store.resource_version,
+                                          query.get("includeObject", "PartialObjectMetadata")))
+            return _json(obj)
+        if raw.method == "POST" and name is None:
+            return _json(store.create(resource, ns, await self._body(raw), dry_run=dry_run, strict=strict), status=201)
+        if raw.method == "PUT" and name is not None:
+            return _json(store.replace(resource, ns, name, await self._body(raw), subresource=path.subresource,
+                                       dry_run=dry_run, strict=strict))
+        if raw.method == "PATCH" and name is not None:
+            patch_type = _PATCH_TYPES.get(raw.content_type, "unsupported")
+            if patch_type == "unsupported":
+                raise errors.unsupported_media_type(raw.content_type)
+            obj, created = store.patch(resource, ns, name, patch_type, await self._body(raw), subresource=path.subresource,
+                                       dry_run=dry_run, strict=strict)
+            return _json(obj, status=201 if created else 200)
+        if raw.method == "DELETE" and path.subresource is None:
+            body = await self._body(raw, required=False) or {}
+            if name is not None:
+                return _json(store.delete(resource, ns, name, body, dry_run=dry_run))
+            deleted = [store.delete(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"], body,
+                                    dry_run=dry_run) for obj in self._select(raw, resource, ns)]
+            return _json(self._list_body(resource, deleted))
+        raise errors.method_not_allowed()
+
+    async def _body(self, raw: aiohttp.web.BaseRequest, required: bool = True) -> Any:
+        text = (await raw.read()).decode()  # aiohttp caches the body read in __call__
+        if not text.strip():
+            if required:
+                raise errors.bad_request("the request body is empty")
+            return None
+        try:
+            if raw.content_type == "application/apply-patch+yaml":
+                return yaml.safe_load(text)
+            return json.loads(text)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise errors.bad_request(f"the request body is not valid {raw.content_type}: {exc}") from None
+
+    # -- list & watch -----------------------------------------------------------------------------
+
+    def _select(self, raw: aiohttp.web.BaseRequest, resource: ResourceType, ns: str | None) -> list[dict[str, Any]]:
+        try:
+            return self.store.list(resource, ns, raw.query.get("labelSelector"), raw.query.get("fieldSelector"))
+        except SelectorError as exc:
+            raise errors.bad_request(str(exc)) from None
+
+    def _list_body(self, resource: ResourceType, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"kind": resource.list_kind, "apiVersion": resource.api_version,
+                "metadata": {"resourceVersion": self.store.resource_version}, "items": items}
+
+    def _list(self, raw: aiohttp.web.BaseRequest, resource: ResourceType, ns: str | None) -> aiohttp.web.Response:
+        items = self._select(raw, resource, ns)
+        if tables.wants_table(raw.headers.get("Accept", "")):
+            return _json(tables.table(resource, items, self.store.resource_version,
+                                      raw.query.get("includeObject", "PartialObjectMetadata")))
+        return _json(self._list_body(resource, items))
+
+    async def _watch(self, raw: aiohttp.web.BaseRequest, resource: ResourceType, ns: str | None,
+                     name: str | None) -> aiohttp.web.StreamResponse:
+        query = raw.query
+        try:
+            labels, fields = label_matcher(query.get("labelSelector")), field_matcher(query.get("fieldSelector"))
+        except SelectorError as exc:
+            raise errors.bad_request(str(exc)) from None
+
+        def matches(obj: dict[str, Any] | None) -> bool:
+            if obj is None:
+                return False
+            meta = obj.get("metadata", {})
+            return ((ns is None or meta.get("namespace") == ns) and (name is None or meta.get("name") == name)
+                    and labels(obj) and fields(obj))
+
+        def translate(event: WatchEvent) -> tuple[str, dict[str, Any]] | None:
+            if event.key != resource.key:
+                return None
+            now, before = matches(event.obj), matches(event.old)
+            if event.type == "ADDED":
+                return ("ADDED", event.obj) if now else None
+            if event.type == "DELETED":
+                return ("DELETED", event.obj) if before or now else None
+            if now and before:
+                return ("MODIFIED", event.obj)
+            if now:
+                return ("ADDED", event.obj)
+            return ("DELETED", event.obj) if before else None
+
+        as_table = tables.wants_table(query.get("Accept", raw.headers.get("Accept", "")))
+        include = query.get("includeObject", "PartialObjectMetadata")
+        timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds", "").isdigit() else math.inf
+        since = query.get("resourceVersion", "")
+        queue = self.store.subscribe()  # subscribe first, then snapshot: no event falls in between
+        try:
+            backlog: list[tuple[str, dict[str, Any]]]
+            error: dict[str, Any] | None = None
+            if since in ("", "0"):
+                backlog = [("ADDED", obj) for obj in self.store.list(resource, ns) if matches(obj)]
+            elif not since.isdigit():
+                raise errors.bad_request(f"invalid resourceVersion {since!r}")
+            else:
+                try:
+                    backlog = [pair for event in self.store.events_since(int(since)) if (pair := translate(event))]
+                except errors.ApiError as exc:
+                    backlog, error = [], exc.status()
+            response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
+            await response.prepare(raw)
+            first = [True]
+
+            async def send(kind: str, obj: dict[str, Any]) -> None:
+                if as_table:
+                    obj = tables.table(resource, [obj], obj["metadata"].get("resourceVersion", ""), include,
+                                       with_columns=first[0])
+                    first[0] = False
+                elif obj.get("apiVersion") != resource.api_version:
+                    obj = {**obj, "apiVersion": resource.api_version}
+                await response.write(json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n")
+
+            try:
+                if error is not None:
+                    await response.write(json.dumps({"type": "ERROR", "object": error}).encode() + b"\n")
+                    return response
+                for kind, obj in backlog:
+                    await send(kind, obj)
+                deadline = asyncio.get_running_loop().time() + timeout
+                while True:
+                    remaining = deadline - asyncio.get_running_loop().time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        event = await asyncio.wait_for(queue.get(), min(remaining, _DISCONNECT_POLL_SECONDS))
+                    except asyncio.TimeoutError:
+                        if raw.transport is None or raw.transport.is_closing():
+                            break
+                        continue
+                    if event is None:  # the server is shutting down
+                        break
+                    if (pair := translate(event)) is not None:
+                        await send(*pair)
+                await response.write_eof()
+            except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+                pass
+            return response
+        finally:
+            self.store.unsubscribe(queue)
+
+    @property
+    def objects(self) -> ObjectStore:  # type: ignore[override]
+        """The object store (kmock's own `objects` view is not used by this emulator)."""
+        return self.store

@@ -1,0 +1,383 @@
+"""The object store: Kubernetes write semantics over plain dicts, plus the bounded watch-event log.
+
+Single-threaded by design: every method runs to completion on the server's event loop without
+awaiting, so each write is atomic. Stored dicts are never mutated after they are stored (every
+write stores a new dict), so watch events and responses can share them safely.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import copy
+import datetime
+import random
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors
+from .patches import PatchError, json_patch, merge_patch
+from .resources import CRD_KEY, NAMESPACE_KEY, CRDError, Registry, ResourceType
+from .schema import check_object
+from .selectors import field_matcher, label_matcher
+
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SERVER_OWNED_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp",
+                          "deletionGracePeriodSeconds", "resourceVersion", "name", "namespace")
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change: `old` is the previous state (to tell selector leavers), `obj` the new one."""
+
+    rv: int
+    key: tuple[str, str]
+    type: str
+    obj: dict[str, Any]
+    old: dict[str, Any] | None = None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _content(obj: dict[str, Any], without_status: bool) -> dict[str, Any]:
+    """What generation tracks: everything but metadata (and status when it is a subresource)."""
+    skip = {"metadata", "apiVersion", "kind"} | ({"status"} if without_status else set())
+    return {key: value for key, value in obj.items() if key not in skip}
+
+
+class ObjectStore:
+    """All objects of all resources, with resourceVersion, generation, finalizers and events."""
+
+    def __init__(self, registry: Registry, history: int = 10_000, clock: Callable[[], str] = _now) -> None:
+        self.registry = registry
+        self._objects: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = collections.defaultdict(dict)
+        self._rv = 0
+        self._log: collections.deque[WatchEvent] = collections.deque(maxlen=history)
+        self._watchers: set[asyncio.Queue[WatchEvent | None]] = set()
+        self._clock = clock
+        self._history_started = 0  # events at or below this rv may have been evicted from the log
+
+    # -- reading ------------------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> str:
+        return str(self._rv)
+
+    def get(self, resource: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = self._objects[resource.key].get((namespace or "", name))
+        if obj is None:
+            raise errors.not_found(resource.group, resource.plural, name)
+        return self._present(resource, obj)
+
+    def find(self, resource: ResourceType, namespace: str | None, name: str) -> dict[str, Any] | None:
+        obj = self._objects[resource.key].get((namespace or "", name))
+        return None if obj is None else self._present(resource, obj)
+
+    def list(self, resource: ResourceType, namespace: str | None = None,
+             label_selector: str | None = None, field_selector: str | None = None) -> list[dict[str, Any]]:
+        labels, fields = label_matcher(label_selector), field_matcher(field_selector)
+        found = [obj for (ns, _), obj in sorted(self._objects[resource.key].items())
+                 if namespace is None or ns == namespace]
+        return [self._present(resource, obj) for obj in found if labels(obj) and fields(obj)]
+
+    def count(self) -> int:
+        return sum(len(objects) for objects in self._objects.values())
+
+    def _present(self, resource: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        """Objects are stored once per group/plural; show them in the requested version."""
+        if obj.get("apiVersion") == resource.api_version:
+            return obj
+        return {**obj, "apiVersion": resource.api_version}
+
+    # -- watching -----------------------------------------------------------------------------
+
+    def subscribe(self) -> asyncio.Queue[WatchEvent | None]:
+        queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
+        self._watchers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[WatchEvent | None]) -> None:
+        self._watchers.discard(queue)
+
+    def close_watches(self) -> None:
+        """End every open watch (at shutdown): each watcher receives None."""
+        for queue in list(self._watchers):
+            queue.put_nowait(None)
+
+    def events_since(self, resource_version: int) -> list[WatchEvent]:
+        """Events after `resource_version`; 410 Gone if some of them were already evicted."""
+        if resource_version < self._history_started:
+            raise errors.gone(f"too old resource version: {resource_version} ({self._history_started + 1})")
+        return [event for event in self._log if event.rv > resource_version]
+
+    def _emit(self, event: WatchEvent) -> None:
+        if len(self._log) == self._log.maxlen:
+            self._history_started = self._log[0].rv
+        self._log.append(event)
+        for queue in self._watchers:
+            queue.put_nowait(event)
+
+    def _next_rv(self) -> int:
+        self._rv += 1
+        return self._rv
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def create(self, resource: ResourceType, namespace: str | None, body: dict[str, Any], *,
+               dry_run: bool = False, strict: bool = False) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body must be a JSON object")
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        namespace = self._namespace_for(resource, namespace, meta)
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                raise errors.invalid(resource.kind, resource.group, "", [{
+                    "reason": "FieldValueRequired", "field": "metadata.name",
+                    "message": "Required value: name or generateName is required"}])
+            meta["name"] = meta["generateName"] + "".join(random.choices(_SUFFIX_ALPHABET, k=5))
+        name = meta["name"]
+        if (namespace or "", name) in self._objects[resource.key]:
+            raise errors.already_exists(resource.group, resource.plural, name)
+        if namespace is not None and (("", namespace) not in self._objects[NAMESPACE_KEY]):
+            raise errors.not_found("", "namespaces", namespace)
+        for key in ("uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+            meta.pop(key, None)
+        meta.update(uid=str(uuid.uuid4()), creationTimestamp=self._clock())
+        if namespace is not None:
+            meta["namespace"] = namespace
+        if resource.has_generation:
+            meta["generation"] = 1
+        if resource.status_subresource and resource.custom:
+            obj.pop("status", None)  # like the API server: status is written only via /status
+        obj["apiVersion"], obj["kind"] = resource.api_version, resource.kind
+        obj = self._admit(resource, obj, strict=strict)
+        if dry_run:
+            return obj
+        return self._store(resource, None, obj, "ADDED")
+
+    def replace(self, resource: ResourceType, namespace: str | None, name: str, body: dict[str, Any], *,
+                subresource: str | None = None, dry_run: bool = False, strict: bool = False) -> dict[str, Any]:
+        old = self._stored(resource, namespace, name)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body must be a JSON object")
+        body_meta = body.get("metadata") or {}
+        if body_meta.get("name") not in (None, name):
+            raise errors.bad_request(f'the name of the object ({body_meta.get("name")}) does not match the name '
+                                     f'on the URL ({name})')
+        wanted_rv = body_meta.get("resourceVersion")
+        if wanted_rv and str(wanted_rv) != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(resource.group, resource.plural, name)
+        return self._update(resource, old, copy.deepcopy(body), subresource, dry_run=dry_run, strict=strict)
+
+    def patch(self, resource: ResourceType, namespace: str | None, name: str, patch_type: str, patch: Any, *,
+              subresource: str | None = None, dry_run: bool = False, strict: bool = False) -> tuple[dict[str, Any], bool]:
+        """Apply a patch; returns (object, created) since server-side apply may create."""
+        stored = self._objects[resource.key].get((namespace or "", name))
+        if patch_type == "apply":
+            if not isinstance(patch, dict):
+                raise errors.bad_request("an apply patch must be an object")
+            if stored is None:
+                body = copy.deepcopy(patch)
+                body.setdefault("metadata", {})["name"] = name
+                return self.create(resource, namespace, body, dry_run=dry_run, strict=strict), True
+            patch = {key: value for key, value in patch.items() if key not in ("apiVersion", "kind")}
+            patch_type = "merge"
+        if stored is None:
+            raise errors.not_found(resource.group, resource.plural, name)
+        if patch_type == "strategic":
+            if resource.custom:
+                raise errors.unsupported_media_type("application/strategic-merge-patch+json")
+            patch_type = "merge"  # built-ins here have no list-merge keys that matter
+        if patch_type == "merge":
+            if not isinstance(patch, dict):
+                raise errors.bad_request("a merge patch must be a JSON object")
+            wanted_rv = (patch.get("metadata") or {}).get("resourceVersion")
+            if wanted_rv and str(wanted_rv) != stored["metadata"]["resourceVersion"]:
+                raise errors.conflict(resource.group, resource.plural, name)
+            new = merge_patch(copy.deepcopy(stored), patch)
+        elif patch_type == "json":
+            try:
+                new = json_patch(stored, patch)
+            except PatchError as exc:
+                raise errors.ApiError(422, "Invalid", f"the server rejected our request due to an error in our "
+                                                      f"request: {exc}") from None
+            if not isinstance(new, dict):
+                raise errors.ApiError(422, "Invalid", "a JSON patch must leave an object")
+        else:
+            raise errors.unsupported_media_type(patch_type)
+        return self._update(resource, stored, new, subresource, dry_run=dry_run, strict=strict), False
+
+    def delete(self, resource: ResourceType, namespace: str | None, name: str,
+               options: dict[str, Any] | None = None, *, dry_run: bool = False) -> dict[str, Any]:
+        old = self._stored(resource, namespace, name)
+        preconditions = (options or {}).get("preconditions") or {}
+        if preconditions.get("uid") and preconditions["uid"] != old["metadata"]["uid"]:
+            raise errors.conflict(resource.group, resource.plural, name,
+                                  f'Precondition failed: UID in precondition: {preconditions["uid"]}, '
+                                  f'UID in object meta: {old["metadata"]["uid"]}')
+        if preconditions.get("resourceVersion") and str(preconditions["resourceVersion"]) != old["metadata"]["resourceVersion"]:
+            raise errors.conflict(resource.group, resource.plural, name)
+        if dry_run:
+            return old
+        if old["metadata"].get("finalizers"):
+            if old["metadata"].get("deletionTimestamp"):
+                return old
+            new = copy.deepcopy(old)
+            new["metadata"].update(deletionTimestamp=self._clock(), deletionGracePeriodSeconds=0)
+            return self._store(resource, old, new, "MODIFIED")
+        return self._remove(resource, old)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _namespace_for(self, resource: ResourceType, namespace: str | None, meta: dict[str, Any]) -> str | None:
+        if not resource.namespaced:
+            meta.pop("namespace", None)
+            return None
+        body_namespace = meta.get("namespace")
+        if namespace and body_namespace and body_namespace != namespace:
+            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on "
+                                     "the request")
+        namespace = namespace or body_namespace
+        if not namespace:
+            raise errors.bad_request(f"{resource.plural} is namespaced: a namespace is required")
+        return namespace
+
+    def _stored(self, resource: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = self._objects[resource.key].get((namespace or "", name) if resource.namespaced else ("", name))
+        if obj is None:
+            raise errors.not_found(resource.group, resource.plural, name)
+        return obj
+
+    def _update(self, resource: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None,
+                *, dry_run: bool, strict: bool) -> dict[str, Any]:
+        new = copy.deepcopy(new)  # never share structure with the stored (immutable) object
+        if subresource == "status":
+            status = new.get("status")
+            new = copy.deepcopy(old)
+            if status is None:
+                new.pop("status", None)
+            else:
+                new["status"] = status
+        elif subresource is not None:
+            raise errors.resource_not_found(f"{resource.plural}/{subresource}")
+        elif resource.status_subresource:
+            new.pop("status", None)
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+        meta = new.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        for key in _SERVER_OWNED_METADATA:
+            meta.pop(key, None)
+            if key in old["metadata"]:
+                meta[key] = old["metadata"][key]
+        new["apiVersion"], new["kind"] = resource.api_version, resource.kind
+        new = self._admit(resource, new, strict=strict, old=old)
+        if new == old:
+            return old  # a no-op write changes nothing: no new resourceVersion, no event
+        if resource.has_generation and _content(new, resource.status_subresource) != _content(old, resource.status_subresource):
+            new["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        if dry_run:
+            return new
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            self._store(resource, old, new, "MODIFIED")
+            return self._remove(resource, new)
+        return self._store(resource, old, new, "MODIFIED")
+
+    def _admit(self, resource: ResourceType, obj: dict[str, Any], *, strict: bool,
+               old: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validate names and schemas; register CRDs. Raises 422/400 like the API server."""
+        name = obj["metadata"].get("name", "")
+        if old is None and (not isinstance(name, str) or len(name) > 253 or not _NAME_RE.match(name)):
+            raise errors.invalid(resource.kind, resource.group, str(name), [{
+                "reason": "FieldValueInvalid", "field": "metadata.name",
+                "message": f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+                           f"alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+                           f"character"}])
+        if resource.custom and resource.schema:
+            result = check_object(resource.schema, obj)
+            if result.causes:
+                raise errors.invalid(resource.kind, resource.group, name, result.causes)
+            if strict and result.unknown_fields:
+                fields = ", ".join(f'unknown field "{path}"' for path in result.unknown_fields)
+                raise errors.bad_request(f"{resource.kind} in version \"{resource.version}\" cannot be handled as a "
+                                         f"{resource.kind}: strict decoding error: {fields}")
+            obj = result.obj
+        if resource.key == CRD_KEY:
+            obj = self._admit_crd(obj)
+        return obj
+
+    def _admit_crd(self, crd: dict[str, Any]) -> dict[str, Any]:
+        from .resources import types_from_crd
+        try:
+            types_from_crd(crd)
+        except CRDError as exc:
+            raise errors.invalid("CustomResourceDefinition", "apiextensions.k8s.io",
+                                 crd["metadata"].get("name", ""), [{"reason": "FieldValueInvalid",
+                                                                    "field": str(exc).split(":")[0],
+                                                                    "message": str(exc).split(": ", 1)[-1]}]) from None
+        spec = crd["spec"]
+        expected = f'{spec["names"]["plural"]}.{spec["group"]}'
+        if crd["metadata"].get("name") != expected:
+            raise errors.invalid("CustomResourceDefinition", "apiextensions.k8s.io", crd["metadata"].get("name", ""), [{
+                "reason": "FieldValueInvalid", "field": "metadata.name",
+                "message": f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group'}])
+        names = dict(spec["names"])
+        names.setdefault("singular", names["kind"].lower())
+        names.setdefault("listKind", names["kind"] + "List")
+        crd = dict(crd)
+        crd["status"] = {
+            "acceptedNames": names,
+            "storedVersions": [version["name"] for version in spec["versions"] if version.get("storage")],
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+                 "message": "no conflicts found", "lastTransitionTime": crd["metadata"].get("creationTimestamp")},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted",
+                 "lastTransitionTime": crd["metadata"].get("creationTimestamp")},
+            ],
+        }
+        return crd
+
+    def _store(self, resource: ResourceType, old: dict[str, Any] | None, new: dict[str, Any], kind: str) -> dict[str, Any]:
+        rv = self._next_rv()
+        new["metadata"]["resourceVersion"] = str(rv)
+        namespace = new["metadata"].get("namespace", "") if resource.namespaced else ""
+        self._objects[resource.key][(namespace, new["metadata"]["name"])] = new
+        if resource.key == CRD_KEY:
+            self.registry.register_crd(new)
+        self._emit(WatchEvent(rv, resource.key, kind, new, old))
+        return new
+
+    def _remove(self, resource: ResourceType, old: dict[str, Any]) -> dict[str, Any]:
+        namespace = old["metadata"].get("namespace", "") if resource.namespaced else ""
+        rv = self._next_rv()
+        gone = {**old, "metadata": {**old["metadata"], "resourceVersion": str(rv)}}
+        del self._objects[resource.key][(namespace, old["metadata"]["name"])]
+        self._emit(WatchEvent(rv, resource.key, "DELETED", gone, old))
+        if resource.key == CRD_KEY:
+            for served in self.registry.unregister_crd(old["metadata"]["name"]):
+                self._drop_all(served)
+        if resource.key == NAMESPACE_KEY:
+            self._drop_namespace(old["metadata"]["name"])
+        return gone
+
+    def _drop_all(self, resource: ResourceType) -> None:
+        for obj in list(self._objects[resource.key].values()):
+            self._remove(resource, obj)
+        self._objects.pop(resource.key, None)
+
+    def _drop_namespace(self, namespace: str) -> None:
+        for resource in self.registry.all():
+            if resource.namespaced:
+                for (ns, _), obj in list(self._objects[resource.key].items()):
+                    if ns == namespace:
+                        self._remove(resource, obj)

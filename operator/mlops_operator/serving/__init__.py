@@ -1,0 +1,1 @@
+"""Local serving: realise SeldonDeployments on this machine (MLServer processes + a traffic splitter)."""

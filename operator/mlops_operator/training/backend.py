@@ -1,0 +1,79 @@
+"""The one narrow interface between the operator's TrainingRun handler and where pipelines run.
+
+Both calls are async and never block the event loop (blocking work goes to a thread or another
+process) and never raise for infrastructure trouble: they answer with an outcome whose `state`
+says what is known. `submit` is idempotent per run name; calling it again returns the run's
+current outcome instead of starting a second run.
+
+States: Pending / Running (poll again later), Succeeded (status holds the result: check
+status["comparison"]["decision"] for Blessed/Rejected), Failed (message says why, naming the
+step and, for validation, the columns), Lost (the backend cannot reach or find the run; the handler
+may retry later: submit again is safe).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from mlops_operator.api.mlproject import MLProjectSpec
+from mlops_operator.settings import Settings
+
+OutcomeState = Literal["Pending", "Running", "Succeeded", "Failed", "Lost"]
+FINAL_STATES: frozenset[str] = frozenset({"Succeeded", "Failed"})
+#: camelCase TrainingRunStatus fields an outcome's status may carry.
+STATUS_KEYS = ("pipeline", "model", "metric", "candidates", "comparison", "lineage")
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    namespace: str
+    run_name: str
+    project: MLProjectSpec
+    dataset_version: str | None = None
+    champion_run: str | None = None
+    champion_model_uri: str | None = None
+
+    def version(self) -> str:
+        return self.dataset_version or self.project.dataset.version
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    state: OutcomeState
+    message: str
+    run_id: str | None = None
+    url: str | None = None
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class TrainingBackend(Protocol):
+    async def submit(self, request: TrainingRequest) -> TrainingOutcome: ...
+
+    async def poll(self, request: TrainingRequest, run_id: str) -> TrainingOutcome: ...
+
+
+def compose_status(pipeline: dict[str, Any], result: dict[str, Any] | None) -> dict[str, Any]:
+    """Status fields of an outcome: the pipeline block plus what the register step reported."""
+    status: dict[str, Any] = {"pipeline": {k: v for k, v in pipeline.items() if v is not None}}
+    for key in STATUS_KEYS[1:]:
+        if result and result.get(key) is not None:
+            status[key] = result[key]
+    return status
+
+
+def make_backend(settings: Settings, project: MLProjectSpec, artifact_root: str | None = None) -> TrainingBackend:
+    """The backend the project asks for (training.backend), else the operator's default."""
+    kind = project.training.backend or settings.training_backend
+    if kind == "local":
+        from .local_backend import LocalBackend
+
+        return LocalBackend(data_dir=settings.data_dir, image=settings.components_image)
+    if kind == "kfp":
+        from .kfp_backend import KfpBackend
+
+        return KfpBackend.from_settings(settings, project, artifact_root=artifact_root)
+    raise ValueError(f"training.backend: unknown backend {kind!r}; use local or kfp")

@@ -1,0 +1,246 @@
+"""KFP backend: submit the compiled package to a Kubeflow Pipelines API (v2beta1) with kfp.Client.
+
+The run's display name is the TrainingRun name; before creating a run the backend looks for one
+with that name in the experiment, so a retried submit (operator restart, API timeout after the
+server accepted the run) never creates a second one. API errors are retried with bounded
+exponential backoff, then reported as a Lost outcome: never an exception into the handler.
+The register step writes result.json (and a failing step error.json) under the run's output
+location, where poll reads them (file://, http(s):// or s3:// via mlops_components.locations).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mlops_components import locations
+from mlops_components.failures import ERROR_FILE
+from mlops_operator.api.mlproject import MLProjectSpec
+from mlops_operator.settings import Settings
+
+from .backend import TrainingOutcome, TrainingRequest, compose_status
+from .pipeline import PipelineInputs, compile_pipeline
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Where runs write their outputs when nothing else is configured: KFP's own MinIO bucket.
+DEFAULT_ARTIFACT_ROOT = "s3://mlpipeline/mlops-operator"
+ARTIFACT_ROOT_ENV = "MLOPS_ARTIFACT_ROOT"
+
+#: KFP v2beta1 RuntimeState -> outcome state.
+STATES = {
+    "RUNTIME_STATE_UNSPECIFIED": "Pending", "PENDING": "Pending",
+    "RUNNING": "Running", "PAUSED": "Running", "CANCELING": "Running",
+    "SUCCEEDED": "Succeeded", "SKIPPED": "Failed", "FAILED": "Failed", "CANCELED": "Failed",
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+
+    def delays(self):
+        delay = self.initial_delay
+        for _ in range(self.attempts - 1):
+            yield delay
+            delay = min(delay * 2, self.max_delay)
+
+
+class ApiUnavailable(RuntimeError):
+    """The KFP API kept failing after every retry."""
+
+
+class ApiRejected(RuntimeError):
+    """The KFP API refused the request (4xx): retrying cannot help."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    status = getattr(exc, "status", None)
+    return not (isinstance(status, int) and 400 <= status < 500 and status not in (408, 429))
+
+
+class KfpBackend:
+    def __init__(self, endpoint: str, experiment: str, namespace: str | None = None,
+                 image: str | None = None, artifact_root: str = DEFAULT_ARTIFACT_ROOT,
+                 package_dir: Path | None = None, retry: RetryPolicy = RetryPolicy(),
+                 client_factory: Callable[[], Any] | None = None) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.experiment = experiment
+        self.namespace = namespace
+        self.image = image
+        self.artifact_root = artifact_root.rstrip("/")
+        self.package_dir = Path(package_dir or tempfile.gettempdir()) / "mlops-kfp-packages"
+        self.retry = retry
+        self._client_factory = client_factory or self._default_client
+        self._client = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, project: MLProjectSpec, artifact_root: str | None = None) -> "KfpBackend":
+        kfp = project.training.kfp
+        endpoint = (kfp.endpoint if kfp else None) or settings.kfp_endpoint
+        if not endpoint:
+            raise ValueError("training.kfp.endpoint: the kfp backend needs an endpoint (or MLOPS_KFP_ENDPOINT)")
+        return cls(
+            endpoint=endpoint,
+            experiment=(kfp.experiment if kfp else None) or settings.kfp_experiment,
+            namespace=kfp.namespace if kfp else None,
+            image=settings.components_image,
+            artifact_root=artifact_root or os.environ.get(ARTIFACT_ROOT_ENV) or DEFAULT_ARTIFACT_ROOT,
+            package_dir=settings.data_dir / "packages",
+        )
+
+    # -- the interface ---------------------------------------------------------------------------
+
+    async def submit(self, request: TrainingRequest) -> TrainingOutcome:
+        return await asyncio.to_thread(self._guarded, self._submit, request)
+
+    async def poll(self, request: TrainingRequest, run_id: str) -> TrainingOutcome:
+        return await asyncio.to_thread(self._guarded, lambda r: self._poll(r, run_id), request)
+
+    # -- blocking implementation (runs in a worker thread) --------------------------------------
+
+    def output_uri(self, request: TrainingRequest) -> str:
+        return f"{self.artifact_root}/{request.namespace}/{request.run_name}"
+
+    def inputs(self, request: TrainingRequest) -> PipelineInputs:
+        extra = {"image": self.image} if self.image else {}
+        return PipelineInputs(
+            project=request.project, run_name=request.run_name, dataset_version=request.version(),
+            champion_model_uri=request.champion_model_uri, champion_run=request.champion_run,
+            output_uri=self.output_uri(request), **extra,
+        )
+
+    def _default_client(self):
+        import kfp
+
+        return kfp.Client(host=self.endpoint, namespace=self.namespace or "kubeflow")
+
+    def _guarded(self, action: Callable[[TrainingRequest], TrainingOutcome], request: TrainingRequest) -> TrainingOutcome:
+        try:
+            return action(request)
+        except ApiUnavailable as exc:
+            return TrainingOutcome(state="Lost", message=str(exc),
+                                   status=compose_status({"backend": "kfp", "state": "Lost"}, None))
+        except ApiRejected as exc:
+            return TrainingOutcome(state="Failed", message=str(exc),
+                                   status=compose_status({"backend": "kfp", "state": "Failed"}, None))
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """fn() with bounded exponential backoff on API / network errors."""
+        delays = self.retry.delays()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                if self._client is None:
+                    self._client = self._client_factory()
+                return fn()
+            except Exception as exc:  # ApiException, urllib3 errors, refused connections...
+                if not _retryable(exc):
+                    raise ApiRejected(f"KFP API at {self.endpoint} rejected {what}: {_short(exc)}") from exc
+                delay = next(delays, None)
+                if delay is None:
+                    raise ApiUnavailable(f"KFP API at {self.endpoint}: {what} failed after {attempt} attempts: "
+                                         f"{_short(exc)}") from exc
+                log.warning("KFP %s failed (attempt %d), retrying in %.2fs: %s", what, attempt, delay, _short(exc))
+                time.sleep(delay)
+
+    def _experiment_id(self) -> str:
+        experiment = self._call("create_experiment", lambda: self._client.create_experiment(
+            name=self.experiment, namespace=self.namespace))
+        return experiment.experiment_id
+
+    def _find_run(self, experiment_id: str, run_name: str):
+        flt = json.dumps({"predicates": [{"key": "display_name", "operation": "EQUALS", "stringValue": run_name}]})
+        response = self._call("list_runs", lambda: self._client.list_runs(
+            experiment_id=experiment_id, filter=flt, page_size=10, sort_by="created_at desc"))
+        runs = [r for r in (response.runs or []) if r.display_name == run_name]
+        return runs[0] if runs else None
+
+    def _submit(self, request: TrainingRequest) -> TrainingOutcome:
+        try:
+            compiled = compile_pipeline(self.inputs(request))
+        except ValueError as exc:
+            return TrainingOutcome(state="Failed", message=f"pipeline not built: {exc}",
+                                   status=compose_status({"backend": "kfp", "state": "Failed"}, None))
+        package = compiled.write(self.package_dir / f"{compiled.digest.split(':')[-1]}.yaml")
+        experiment_id = self._experiment_id()
+        delays = self.retry.delays()
+        while True:
+            existing = self._find_run(experiment_id, request.run_name)
+            if existing is not None:
+                return self._outcome(request, existing, compiled.digest)
+            try:
+                created = self._client.run_pipeline(experiment_id=experiment_id, job_name=request.run_name,
+                                                    pipeline_package_path=str(package))
+                return self._outcome(request, created, compiled.digest)
+            except Exception as exc:  # the server may have created it anyway: look again first
+                if not _retryable(exc):
+                    raise ApiRejected(f"KFP API at {self.endpoint} rejected the run: {_short(exc)}") from exc
+                delay = next(delays, None)
+                if delay is None:
+                    raise ApiUnavailable(f"KFP API at {self.endpoint}: create run failed: {_short(exc)}") from exc
+                log.warning("KFP create run failed, retrying in %.2fs: %s", delay, _short(exc))
+                time.sleep(delay)
+
+    def _poll(self, request: TrainingRequest, run_id: str) -> TrainingOutcome:
+        run = self._call("get_run", lambda: self._client.get_run(run_id))
+        digest = None
+        try:
+            digest = self.inputs(request).digest()
+        except Exception:  # the digest is informative only
+            pass
+        return self._outcome(request, run, digest)
+
+    def _outcome(self, request: TrainingRequest, run, digest: str | None) -> TrainingOutcome:
+        raw_state = str(getattr(run, "state", None) or "RUNTIME_STATE_UNSPECIFIED")
+        state = STATES.get(raw_state, "Running")
+        url = f"{self.endpoint}/#/runs/details/{run.run_id}"
+        message = f"KFP run {raw_state.lower()}"
+        result = None
+        if state == "Succeeded":
+            result = self._read_json(locations.join(self.output_uri(request), "result.json"))
+            if result is None:
+                state, message = "Failed", f"KFP run succeeded but wrote no result at {self.output_uri(request)}"
+        elif state == "Failed":
+            message = self._failure_message(request, run, raw_state)
+        pipeline = {"backend": "kfp", "digest": digest, "runId": run.run_id, "url": url, "state": raw_state}
+        return TrainingOutcome(state=state, message=message, run_id=run.run_id, url=url,  # type: ignore[arg-type]
+                               status=compose_status(pipeline, result))
+
+    def _failure_message(self, request: TrainingRequest, run, raw_state: str) -> str:
+        error = self._read_json(locations.join(self.output_uri(request), ERROR_FILE))
+        if error:
+            return f"step {error.get('step')} failed: {error.get('message')}"
+        if raw_state == "CANCELED":
+            return "KFP run was canceled"
+        details = getattr(run, "run_details", None)
+        for task in (getattr(details, "task_details", None) or []):
+            if str(task.state) == "FAILED" and task.error is not None and task.error.message:
+                return f"step {task.display_name} failed: {task.error.message}"
+        if run.error is not None and run.error.message:
+            return f"KFP run failed: {run.error.message}"
+        return f"KFP run {raw_state.lower()}"
+
+    @staticmethod
+    def _read_json(uri: str) -> dict | None:
+        try:
+            return json.loads(locations.read_bytes(uri))
+        except Exception as exc:  # missing or unreadable: the caller words the consequence
+            log.info("could not read %s: %s", uri, _short(exc))
+            return None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]

@@ -1,0 +1,124 @@
+"""Local backend: the compiled pipeline runs under kfp.local in a child process per TrainingRun.
+
+Everything lives in the run directory (see runfiles), so the outcome survives an operator restart
+and a second submit of the same run name finds the first one instead of starting another.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from mlops_components import catalog
+
+from . import runfiles
+from .backend import TrainingOutcome, TrainingRequest, compose_status
+from .pipeline import PipelineInputs, compile_pipeline
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead, whatever kill(0) says
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class LocalBackend:
+    def __init__(self, data_dir: Path, image: str = catalog.DEFAULT_IMAGE, python: str = sys.executable) -> None:
+        self.data_dir = Path(data_dir)
+        self.image = image
+        self.python = python
+        self._children: dict[Path, subprocess.Popen] = {}
+
+    def directory(self, request: TrainingRequest) -> Path:
+        return runfiles.run_dir(self.data_dir, request.namespace, request.run_name)
+
+    def inputs(self, request: TrainingRequest) -> PipelineInputs:
+        return PipelineInputs(
+            project=request.project, run_name=request.run_name, dataset_version=request.version(),
+            champion_model_uri=request.champion_model_uri, champion_run=request.champion_run,
+            output_uri=self.directory(request).as_uri(), image=self.image,
+        )
+
+    async def submit(self, request: TrainingRequest) -> TrainingOutcome:
+        return await asyncio.to_thread(self._submit, request)
+
+    async def poll(self, request: TrainingRequest, run_id: str) -> TrainingOutcome:
+        return await asyncio.to_thread(self._poll, request)
+
+    def _submit(self, request: TrainingRequest) -> TrainingOutcome:
+        directory = self.directory(request)
+        if (directory / runfiles.LAUNCH).exists():
+            return self._poll(request)
+        try:
+            compiled = compile_pipeline(self.inputs(request))
+        except ValueError as exc:  # bad candidates / hyperparameters: the user's to fix
+            return TrainingOutcome(state="Failed", message=f"pipeline not built: {exc}",
+                                   status=compose_status({"backend": "local", "state": "Failed"}, None))
+        directory.mkdir(parents=True, exist_ok=True)
+        if not runfiles.claim(directory / runfiles.LAUNCH, {"digest": compiled.digest}):
+            return self._poll(request)
+        compiled.write(directory / runfiles.PIPELINE)
+        with open(directory / runfiles.LOG, "ab") as log:
+            child = subprocess.Popen(
+                [self.python, "-m", "mlops_operator.training.local_runner", str(directory)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=directory,
+                start_new_session=True,  # an operator stopped with ^C leaves the training finishing
+            )
+        self._children[directory] = child
+        runfiles.write_json(directory / runfiles.LAUNCH, {"digest": compiled.digest, "pid": child.pid})
+        return self._outcome(request, "Running", "pipeline started", compiled.digest)
+
+    def _outcome(self, request: TrainingRequest, state: str, message: str, digest: str | None,
+                 result: dict | None = None) -> TrainingOutcome:
+        directory = self.directory(request)
+        run_id = f"local/{request.namespace}/{request.run_name}"
+        url = directory.as_uri()
+        pipeline = {"backend": "local", "digest": digest, "runId": run_id, "url": url, "state": state}
+        return TrainingOutcome(state=state, message=message, run_id=run_id, url=url,  # type: ignore[arg-type]
+                               status=compose_status(pipeline, result))
+
+    def _poll(self, request: TrainingRequest) -> TrainingOutcome:
+        directory = self.directory(request)
+        launch = runfiles.read_json(directory / runfiles.LAUNCH)
+        if launch is None:
+            return self._outcome(request, "Lost", f"no local run {request.run_name} in {directory}", None)
+        digest = launch.get("digest")
+        final = runfiles.read_json(directory / runfiles.STATE)
+        if final is None:
+            child = self._children.get(directory)
+            pid = launch.get("pid")
+            running = child.poll() is None if child is not None else (pid is None or _pid_alive(pid))
+            if running:
+                return self._outcome(request, "Running", "pipeline running", digest)
+            final = runfiles.read_json(directory / runfiles.STATE)  # it may have just finished
+            if final is None:
+                return self._outcome(request, "Lost", f"runner exited without a result; see {directory / runfiles.LOG}", digest)
+        self._children.pop(directory, None)
+        result = runfiles.read_json(directory / runfiles.RESULT) if final["state"] == "Succeeded" else None
+        return self._outcome(request, final["state"], final.get("message", ""), digest, result)
+
+    def terminate(self) -> None:
+        """Stop runner processes this backend started (shutdown and tests)."""
+        for child in list(self._children.values()):
+            if child.poll() is None:
+                # The runner leads its own process group: its kfp.local step processes go with it.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGTERM)
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(child.pid, signal.SIGKILL)
+                    child.wait()
+        self._children.clear()

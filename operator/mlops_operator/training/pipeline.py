@@ -1,0 +1,186 @@
+"""Build and compile the training pipeline of one TrainingRun (pure: no cluster, no I/O but a temp file).
+
+Everything run-specific (dataset, metric, champion, output location) becomes a pipeline parameter
+default, and the candidate grid becomes the static items of a `dsl.ParallelFor`, so the compiled IR
+YAML alone fully describes the run. The same inputs always compile to the same bytes; compiled
+packages are cached by the digest of their inputs, and that digest goes to status.pipeline.digest.
+"""
+
+import hashlib
+import json
+import tempfile
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import kfp
+from kfp import compiler, dsl
+
+from mlops_components import catalog, modeling
+from mlops_operator.api.mlproject import MLProjectSpec
+
+PIPELINE_NAME = "mlops-training"
+#: Trials trained at once; bounded so one run cannot flood a cluster (or a laptop).
+TRAIN_PARALLELISM = 4
+_COMPONENT_SOURCES = Path(catalog.__file__).parent
+
+
+@dataclass(frozen=True)
+class PipelineInputs:
+    """What one compiled pipeline depends on; its digest identifies the package."""
+
+    project: MLProjectSpec
+    run_name: str
+    dataset_version: str
+    champion_model_uri: str | None
+    champion_run: str | None
+    output_uri: str
+    image: str = catalog.DEFAULT_IMAGE
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "project": self.project.wire(),
+            "runName": self.run_name,
+            "datasetVersion": self.dataset_version,
+            "championModelUri": self.champion_model_uri,
+            "championRun": self.champion_run,
+            "outputUri": self.output_uri,
+            "image": self.image,
+            "kfp": kfp.__version__,
+            "code": code_version(),
+            "components": components_fingerprint(),
+        }
+
+    def digest(self) -> str:
+        canonical = json.dumps(self.document(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CompiledPipeline:
+    digest: str
+    yaml_text: str
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.yaml_text)
+        return path
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    try:
+        return metadata.version("mlops-operator")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def components_fingerprint() -> str:
+    """Digest of the component sources: a code change must change the pipeline digest."""
+    sha = hashlib.sha256()
+    for path in sorted(_COMPONENT_SOURCES.glob("*.py")):
+        sha.update(path.name.encode() + b"\0" + path.read_bytes())
+    return sha.hexdigest()[:16]
+
+
+def check_candidates(project: MLProjectSpec) -> list[dict[str, Any]]:
+    """Every trial of the grid, after checking each estimator and hyperparameter name exists."""
+    task = modeling.task_for_metric(project.metric.name)
+    trials = modeling.expand_trials([c.model_dump(mode="json") for c in project.candidates])
+    for index, candidate in enumerate(project.candidates):
+        try:
+            modeling.resolve_estimator(candidate.estimator, task)
+        except ValueError as exc:
+            raise ValueError(f"candidates[{index}].estimator: {exc}") from exc
+    for trial in trials:
+        modeling.make_estimator(trial, task, project.training.seed)
+    return trials
+
+
+def _schema_json(project: MLProjectSpec) -> str:
+    schema = project.dataset.schema_
+    if schema is None:
+        return ""
+    return json.dumps([c.model_dump(mode="json") for c in schema.columns], sort_keys=True)
+
+
+def build(inputs: PipelineInputs):
+    """The kfp pipeline function (a GraphComponent) for these inputs."""
+    project = inputs.project
+    trials = [json.dumps(t, sort_keys=True) for t in check_candidates(project)]
+    parts = catalog.build(inputs.image)
+    task_kind = modeling.task_for_metric(project.metric.name)
+    digest = inputs.digest()
+    training = project.training
+
+    @dsl.pipeline(name=PIPELINE_NAME, description="Train candidates, gate on the champion, register the model.")
+    def training_pipeline(
+        run_name: str = inputs.run_name,
+        dataset_uri: str = project.dataset.uri,
+        dataset_version: str = inputs.dataset_version,
+        dataset_format: str = project.dataset.format,
+        target: str = project.dataset.target,
+        schema_json: str = _schema_json(project),
+        task: str = task_kind,
+        metric_name: str = project.metric.name,
+        metric_json: str = project.metric.model_dump_json(by_alias=True),
+        champion_policy_json: str = project.champion.model_dump_json(by_alias=True),
+        test_size: float = training.test_size,
+        seed: int = training.seed,
+        bootstrap_samples: int = training.bootstrap_samples,
+        champion_run: str = inputs.champion_run or "",
+        champion_model_uri: str = inputs.champion_model_uri or "",
+        output_uri: str = inputs.output_uri,
+        pipeline_digest: str = digest,
+        code_version: str = code_version(),
+    ):
+        ingested = parts.ingest(dataset_uri=dataset_uri, dataset_format=dataset_format, target=target,
+                                output_uri=output_uri)
+        checked = parts.validate(dataset=ingested.outputs["dataset"], schema_json=schema_json, target=target,
+                                 output_uri=output_uri)
+        divided = parts.split(dataset=ingested.outputs["dataset"], target=target, task=task, test_size=test_size,
+                              seed=seed, output_uri=output_uri).after(checked)
+        with dsl.ParallelFor(items=trials, parallelism=TRAIN_PARALLELISM) as trial:
+            trained = parts.train(trial_json=trial, train=divided.outputs["train"], schema_json=schema_json,
+                                  target=target, task=task, seed=seed, output_uri=output_uri)
+            scored = parts.evaluate(trial_json=trial, model=trained.outputs["model"], test=divided.outputs["test"],
+                                    schema_json=schema_json, target=target, metric_name=metric_name,
+                                    bootstrap_samples=bootstrap_samples, seed=seed, output_uri=output_uri)
+        selected = parts.select_and_compare(
+            models=dsl.Collected(trained.outputs["model"]), evaluations=dsl.Collected(scored.outputs["Output"]),
+            test=divided.outputs["test"], schema_json=schema_json, target=target, metric_json=metric_json,
+            champion_policy_json=champion_policy_json, champion_run=champion_run,
+            champion_model_uri=champion_model_uri, bootstrap_samples=bootstrap_samples, seed=seed,
+            output_uri=output_uri)
+        registered = parts.register(
+            best_model=selected.outputs["best_model"], train=divided.outputs["train"],
+            selection_json=selected.outputs["Output"], schema_json=schema_json, target=target, task=task,
+            metric_name=metric_name, model_name=run_name, dataset_uri=dataset_uri,
+            dataset_version=dataset_version, dataset_digest=ingested.outputs["Output"],
+            pipeline_digest=pipeline_digest, code_version=code_version, seed=divided.outputs["Output"],
+            champion_run=champion_run, output_uri=output_uri)
+        for step in (ingested, checked, divided, trained, scored, selected, registered):
+            step.set_caching_options(False)  # steps read live data and write the run's outputs
+
+    return training_pipeline
+
+
+_cache: dict[str, CompiledPipeline] = {}
+_cache_lock = threading.Lock()
+
+
+def compile_pipeline(inputs: PipelineInputs) -> CompiledPipeline:
+    """IR YAML of the pipeline, compiled once per input digest."""
+    digest = inputs.digest()
+    with _cache_lock:  # the kfp compiler keeps global state: one compilation at a time
+        cached = _cache.get(digest)
+        if cached is None:
+            with tempfile.TemporaryDirectory() as scratch:
+                path = Path(scratch) / "pipeline.yaml"
+                compiler.Compiler().compile(build(inputs), str(path))
+                cached = _cache[digest] = CompiledPipeline(digest=digest, yaml_text=path.read_text())
+        return cached

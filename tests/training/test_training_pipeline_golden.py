@@ -1,0 +1,92 @@
+"""The compiled pipeline IR: deterministic, cached by digest, valid for kfp's loader, and pinned by a golden file.
+
+Regenerate the golden file after an intended change of the pipeline or its components with
+    UPDATE_GOLDEN=1 .venv/bin/pytest tests/training/test_training_pipeline_golden.py
+and review the diff.
+"""
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from kfp.components import load_component_from_file
+
+from mlops_operator.training import pipeline
+from mlops_operator.training.pipeline import PipelineInputs, compile_pipeline
+
+from conftest import breast_cancer_project
+
+GOLDEN = Path(__file__).parent.parent / "golden" / "training-pipeline.yaml"
+
+
+def example_inputs(**changes) -> PipelineInputs:
+    values = dict(project=breast_cancer_project(), run_name="cancer-1", dataset_version="v1",
+                  champion_model_uri="file:///var/lib/mlops/runs/ml/cancer-0/model", champion_run="cancer-0",
+                  output_uri="s3://mlpipeline/mlops-operator/ml/cancer-1", image="registry.example/mlops-components:test")
+    values.update(changes)
+    return PipelineInputs(**values)
+
+
+def test_pipeline_matches_golden_file():
+    compiled = compile_pipeline(example_inputs())
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(compiled.yaml_text)
+    assert GOLDEN.exists(), f"{GOLDEN} missing: run with UPDATE_GOLDEN=1 to create it"
+    assert compiled.yaml_text == GOLDEN.read_text(), "pipeline IR changed: review, then UPDATE_GOLDEN=1"
+
+
+def test_golden_file_loads_with_kfp_and_has_the_expected_shape(tmp_path):
+    component = load_component_from_file(str(GOLDEN))
+    spec = component.pipeline_spec
+    assert spec.pipeline_info.name == pipeline.PIPELINE_NAME
+    tasks = spec.root.dag.tasks
+    assert {"ingest", "validate", "split", "select-and-compare", "register"} <= set(tasks)
+    loop = next(t for t in tasks.values() if t.WhichOneof("iterator") == "parameter_iterator")
+    assert loop.iterator_policy.parallelism_limit == pipeline.TRAIN_PARALLELISM
+    assert set(tasks["split"].dependent_tasks) == {"ingest", "validate"}  # no training before validation
+    assert set(tasks["register"].dependent_tasks) == {"ingest", "select-and-compare", "split"}
+    defaults = {k: v.default_value for k, v in spec.root.input_definitions.parameters.items()}
+    assert defaults["champion_model_uri"].string_value == "file:///var/lib/mlops/runs/ml/cancer-0/model"
+    assert defaults["run_name"].string_value == "cancer-1"
+    images = {e["container"]["image"] for e in yaml.safe_load(GOLDEN.read_text())["deploymentSpec"]["executors"].values()}
+    assert images == {"registry.example/mlops-components:test"}
+
+
+def test_trials_are_the_static_items_of_the_parallel_for():
+    document = yaml.safe_load(compile_pipeline(example_inputs()).yaml_text)
+    loop = next(t for t in document["root"]["dag"]["tasks"].values() if "parameterIterator" in t)
+    raw = loop["parameterIterator"]["items"]["raw"]
+    assert raw.count("logreg-0") == 1 and raw.count("logreg-1") == 1 and raw.count("forest-0") == 1
+
+
+def test_compilation_is_deterministic_and_cached():
+    inputs = example_inputs()
+    first = compile_pipeline(inputs)
+    assert compile_pipeline(inputs) is first  # cache hit by digest
+    pipeline._cache.clear()
+    again = compile_pipeline(inputs)
+    assert again is not first and again.yaml_text == first.yaml_text and again.digest == first.digest
+
+
+@pytest.mark.parametrize("change", [
+    {"run_name": "cancer-2"}, {"dataset_version": "v2"}, {"champion_model_uri": None},
+    {"output_uri": "file:///tmp/x"}, {"image": "other:1"},
+    {"project": breast_cancer_project(metric={"name": "accuracy", "minimum": 0.9})},
+])
+def test_digest_follows_every_input(change):
+    base, changed = example_inputs(), example_inputs(**change)
+    assert base.digest() != changed.digest()
+    assert compile_pipeline(changed).digest == changed.digest()
+
+
+@pytest.mark.parametrize("candidate,words", [
+    ({"name": "x", "estimator": "NoSuchEstimator"}, "candidates[0].estimator"),
+    ({"name": "x", "estimator": "os.system"}, "only scikit-learn"),
+    ({"name": "x", "estimator": "LinearRegression"}, "not a classifier"),
+    ({"name": "x", "estimator": "LogisticRegression", "hyperparameters": {"bogus": [1]}}, "candidates[x].hyperparameters"),
+])
+def test_bad_candidates_are_refused_naming_the_field(candidate, words):
+    with pytest.raises(ValueError) as caught:
+        compile_pipeline(example_inputs(project=breast_cancer_project(candidates=[candidate])))
+    assert words in str(caught.value)

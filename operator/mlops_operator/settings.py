@@ -23,6 +23,7 @@ class Settings:
     components_image: str = "ghcr.io/mlops-dev/mlops-components:0.1.0"
     seldon_namespace: str | None = None
     reconcile_interval: float = 10.0
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -43,4 +44,5 @@ class Settings:
             components_image=_env("MLOPS_COMPONENTS_IMAGE", cls.components_image),
             seldon_namespace=os.environ.get("MLOPS_SELDON_NAMESPACE") or None,
             reconcile_interval=float(_env("MLOPS_RECONCILE_INTERVAL", "10")),
+            metrics_port=int(_env("MLOPS_METRICS_PORT", "0")),
         )

@@ -70,3 +70,9 @@ def test_cel_rules_are_attached_where_cross_field_rules_live():
     assert any("isSorted" in r for r in canary_rules)
     ab_rules = [r["rule"] for r in strategy["properties"]["abtest"]["x-kubernetes-validations"]]
     assert ab_rules == ["self.stableWeight + self.candidateWeight == 100"]
+
+
+def test_readme_reference_is_what_the_models_generate():
+    from mlops_operator.crdgen import reference_markdown
+
+    assert reference_markdown() in (ROOT / "README.md").read_text(), "README reference is stale: run `make crds`"

@@ -1,18 +1,13 @@
 """Fixtures: the embedded API (async and threaded), our real CRDs, and a kubectl runner."""
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from embedded_helpers import CRD_FILES, KUBECTL, Kubectl
 
 from mlops_operator.embedded import EmbeddedAPIServer, ThreadedAPIServer
-
-REPO = Path(__file__).resolve().parents[2]
-CRD_FILES = sorted((REPO / "crds").glob("*.yaml"))
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
 
 @pytest.fixture
@@ -29,23 +24,6 @@ def threaded_api() -> Iterator[EmbeddedAPIServer]:
     with ThreadedAPIServer() as server:
         server.apply_files(*CRD_FILES)
         yield server
-
-
-class Kubectl:
-    """Runs the real kubectl against one kubeconfig; returns CompletedProcess (text)."""
-
-    def __init__(self, kubeconfig: Path) -> None:
-        self.kubeconfig = kubeconfig
-
-    def args(self, *args: str) -> list[str]:
-        return [KUBECTL, "--kubeconfig", str(self.kubeconfig), *args]
-
-    def __call__(self, *args: str, input: str | None = None, check: bool = True,
-                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(self.args(*args), input=input, capture_output=True, text=True, timeout=timeout)
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result
 
 
 @pytest.fixture

@@ -133,3 +133,14 @@ def test_get_watch_streams_table_rows(kubectl, threaded_api: EmbeddedAPIServer) 
     assert lines[0].split()[:3] == ["NAME", "PHASE", "DATASET"]
     assert lines[1].split()[:2] == ["iris", "v1"]
     assert lines[2].split()[:3] == ["iris", "Training", "v1"]
+
+
+def test_imperative_create_of_builtins_sends_protobuf_and_works(kubectl, threaded_api: EmbeddedAPIServer) -> None:
+    kubectl("create", "namespace", "team-a")
+    kubectl("create", "configmap", "settings", "-n", "team-a", "--from-literal=mode=fast")
+    kubectl("create", "secret", "generic", "token", "-n", "team-a", "--from-literal=pw=hunter2")
+    assert threaded_api.get("v1", "Namespace", "team-a")["status"]["phase"] == "Active"
+    assert threaded_api.get("v1", "ConfigMap", "settings", "team-a")["data"] == {"mode": "fast"}
+    assert threaded_api.get("v1", "Secret", "token", "team-a")["data"] == {"pw": "aHVudGVyMg=="}
+    kubectl("delete", "namespace", "team-a")
+    assert threaded_api.get("v1", "ConfigMap", "settings", "team-a") is None

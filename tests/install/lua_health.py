@@ -4,8 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lupa
 import yaml
+# Argo CD runs health scripts on gopher-lua, a Lua 5.1: test on Lua 5.1 so 5.2+ features fail here too.
+from lupa import lua51 as lupa
 
 from .paths import HEALTH_DIR
 

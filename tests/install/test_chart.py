@@ -274,6 +274,17 @@ def test_namespaced_mode_grants_only_the_watched_namespaces():
     assert not allows(effective_rules(objects, namespace="default"), "get", "mlops.dev", "mlprojects")
 
 
+def test_unwatched_seldon_namespace_gets_serving_rights_only():
+    objects = render_chart(SCENARIOS["namespaced-seldon-elsewhere"])
+    seldon = effective_rules(objects, namespace="seldon")
+    for verb in ("get", "list", "watch", "create", "patch", "delete"):
+        assert allows(seldon, verb, "machinelearning.seldon.io", "seldondeployments")
+    assert not allows(seldon, "get", "mlops.dev", "mlprojects")
+    assert not by_kind(render_chart({"serving": {"seldonNamespace": "seldon"}}), "Role"), "cluster-wide covers it"
+    watched = render_chart({"watchNamespaces": ["team-a"], "serving": {"seldonNamespace": "team-a"}})
+    assert [r["metadata"]["name"] for r in by_kind(watched, "Role")] == ["mlops-operator"]
+
+
 def test_bindings_point_at_the_operator_service_account(scenario):
     _, _, objects = scenario
     sa = one(objects, "ServiceAccount")

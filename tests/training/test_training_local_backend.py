@@ -66,6 +66,21 @@ def test_example_project_is_blessed_with_full_status(first_run):
         "metrics.json", "model-settings.json", "model.joblib", "reference.json", "signature.json"]
 
 
+def test_evaluations_emit_kfp_metrics_for_the_ui(first_run):
+    _, outcome = first_run
+    outputs = sorted((_path(outcome.url) / "pipeline-root").glob("*/for-loop-*/evaluate/executor_output.json"))
+    assert len(outputs) == 3  # one evaluation per grid point
+    for path in outputs:
+        artifacts = json.loads(path.read_text())["artifacts"]
+        metrics = artifacts["metrics"]["artifacts"][0]["metadata"]
+        assert metrics["roc_auc_ci_lower"] <= metrics["roc_auc"] <= metrics["roc_auc_ci_upper"]
+        classification = artifacts["classification_metrics"]["artifacts"][0]["metadata"]
+        matrix = classification["confusionMatrix"]
+        assert [a["displayName"] for a in matrix["annotationSpecs"]] == ["0", "1"]
+        assert sum(sum(row["row"]) for row in matrix["rows"]) == 143  # the held-out rows
+        assert len(classification["confidenceMetrics"]) >= 2  # the ROC curve
+
+
 def test_metric_matches_a_direct_scikit_learn_fit(first_run):
     _, outcome = first_run
     frame = load_breast_cancer(as_frame=True).frame

@@ -18,10 +18,7 @@ Each rule names the API calls the operator makes; no wildcard verbs or resources
 - apiGroups: ["mlops.dev"]
   resources: ["mlprojects/status", "trainingruns/status", "modeldeployments/status"]
   verbs: ["get", "patch", "update"]
-# Serve models through Seldon Core.
-- apiGroups: ["machinelearning.seldon.io"]
-  resources: ["seldondeployments"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+{{ include "mlops-operator.rules.serving" . }}
 # kopf posts events for handler progress and errors (core/v1 and events.k8s.io/v1).
 - apiGroups: [""]
   resources: ["events"]
@@ -35,6 +32,14 @@ Each rule names the API calls the operator makes; no wildcard verbs or resources
   resources: ["kopfpeerings"]
   verbs: ["get", "list", "watch", "patch"]
 {{- end }}
+{{- end }}
+
+{{/* Serving: also granted alone in serving.seldonNamespace when that namespace is not watched. */}}
+{{- define "mlops-operator.rules.serving" -}}
+# Serve models through Seldon Core.
+- apiGroups: ["machinelearning.seldon.io"]
+  resources: ["seldondeployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 {{- end }}
 
 {{/* Rules on cluster-scoped objects: always a ClusterRole. */}}

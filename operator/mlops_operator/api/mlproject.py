@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .common import ApiModel, Duration, LocalObjectReference, ObjectStatus, StatusModel
 
@@ -17,8 +17,8 @@ CLASSIFICATION_METRICS: frozenset[str] = frozenset({"roc_auc", "accuracy", "f1",
 class ColumnSchema(ApiModel):
     """What one column of the dataset must look like."""
 
-    name: str = Field(min_length=1)
-    type: ColumnType
+    name: str = Field(min_length=1, description="Column name as it appears in the data.")
+    type: ColumnType = Field(description="Expected type; category and string columns are one-hot encoded.")
     min: float | None = Field(default=None, description="Smallest allowed value (numeric columns).")
     max: float | None = Field(default=None, description="Largest allowed value (numeric columns).")
     categories: list[str] | None = Field(default=None, description="Allowed values (category/string columns).")
@@ -59,7 +59,8 @@ class Dataset(ApiModel):
 class Candidate(ApiModel):
     """One estimator family with a hyperparameter grid; every grid point is trained."""
 
-    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                      description="Candidate name (a DNS label), shown in status and lineage.")
     estimator: str = Field(
         min_length=1,
         description="scikit-learn estimator class, e.g. LogisticRegression or sklearn.ensemble.RandomForestClassifier.",
@@ -81,7 +82,7 @@ class Candidate(ApiModel):
 class SuccessMetric(ApiModel):
     """The metric that decides: a model below the minimum is never blessed."""
 
-    name: MetricName = "roc_auc"
+    name: MetricName = Field(default="roc_auc", description="Metric computed on the held-out rows.")
     minimum: float | None = Field(
         default=None,
         description="Threshold the model must reach (for rmse/mae/log_loss: must not exceed).",
@@ -116,9 +117,11 @@ class ApprovalPolicy(ApiModel):
 
 
 class KfpSettings(ApiModel):
+    """Kubeflow Pipelines connection; unset fields use the operator's settings."""
+
     endpoint: str | None = Field(default=None, description="KFP API address; defaults to the operator's.")
-    namespace: str | None = None
-    experiment: str | None = None
+    namespace: str | None = Field(default=None, description="Kubeflow namespace (multi-user KFP).")
+    experiment: str | None = Field(default=None, description="KFP experiment the runs are filed under.")
 
 
 class TrainingPolicy(ApiModel):
@@ -126,18 +129,27 @@ class TrainingPolicy(ApiModel):
         default=None, description="Where pipelines run; defaults to the operator's setting."
     )
     test_size: float = Field(default=0.25, gt=0, lt=1, description="Share of rows held out for evaluation.")
-    seed: int = Field(default=42, ge=0)
-    bootstrap_samples: int = Field(default=200, ge=10, le=10000)
+    seed: int = Field(default=42, ge=0, description="Seed of the split, the estimators and the bootstrap.")
+    bootstrap_samples: int = Field(default=200, ge=10, le=10000, description="Resamples for confidence intervals.")
     schedule: str | None = Field(default=None, description="Cron schedule (5 fields) that starts a TrainingRun.")
-    allow_concurrent_runs: bool = False
+    allow_concurrent_runs: bool = Field(default=False, description="Start a run while another is unfinished.")
     history_limit: int = Field(default=10, ge=1, le=100, description="Model versions kept in status.history.")
     kfp: KfpSettings | None = None
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ..decisions.schedule import parse_cron  # pure; the CRD schema cannot check cron syntax
+
+            parse_cron(value)
+        return value
+
 
 class DriftPolicy(ApiModel):
-    enabled: bool = False
-    statistic: Literal["psi", "ks"] = "psi"
-    threshold: float = Field(default=0.2, gt=0)
+    enabled: bool = Field(default=False, description="Watch live inputs for drift from the training data.")
+    statistic: Literal["psi", "ks"] = Field(default="psi", description="Drift statistic per feature.")
+    threshold: float = Field(default=0.2, gt=0, description="Statistic value above which a feature drifted.")
     window: int = Field(default=500, ge=10, description="Live requests per drift check.")
     retrain: bool = Field(default=False, description="Start a TrainingRun when drift is detected.")
 
@@ -147,9 +159,9 @@ class MLProjectSpec(ApiModel):
     candidates: list[Candidate] = Field(min_length=1, max_length=20)
     metric: SuccessMetric = Field(default_factory=SuccessMetric)
     champion: ChampionPolicy = Field(default_factory=ChampionPolicy)
-    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
-    training: TrainingPolicy = Field(default_factory=TrainingPolicy)
-    drift: DriftPolicy = Field(default_factory=DriftPolicy)
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="Whether a person must approve.")
+    training: TrainingPolicy = Field(default_factory=TrainingPolicy, description="Where and how pipelines run.")
+    drift: DriftPolicy = Field(default_factory=DriftPolicy, description="Drift detection and retraining.")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {

@@ -59,7 +59,8 @@ class AnalysisLimits(ApiModel):
 
 
 class CanaryStrategy(ApiModel):
-    steps: list[int] = Field(default_factory=lambda: [10, 25, 50, 100], min_length=1, max_length=20)
+    steps: list[int] = Field(default_factory=lambda: [10, 25, 50, 100], min_length=1, max_length=20,
+                             description="Candidate traffic percentages, increasing, each 1..100.")
     interval: Duration = Field(default="1m", description="Time at each step before it is analysed.")
 
     model_config = ApiModel.model_config | {
@@ -87,8 +88,8 @@ class CanaryStrategy(ApiModel):
 
 
 class AbTestStrategy(ApiModel):
-    stable_weight: int = Field(default=50, ge=0, le=100)
-    candidate_weight: int = Field(default=50, ge=0, le=100)
+    stable_weight: int = Field(default=50, ge=0, le=100, description="Traffic percentage of the stable version.")
+    candidate_weight: int = Field(default=50, ge=0, le=100, description="Traffic percentage of the candidate.")
     duration: Duration = Field(default="10m", description="How long both arms serve before deciding.")
 
     model_config = ApiModel.model_config | {
@@ -119,11 +120,11 @@ class ShadowStrategy(ApiModel):
 
 
 class Strategy(ApiModel):
-    type: StrategyType = "direct"
-    canary: CanaryStrategy = Field(default_factory=CanaryStrategy)
-    abtest: AbTestStrategy = Field(default_factory=AbTestStrategy)
-    shadow: ShadowStrategy = Field(default_factory=ShadowStrategy)
-    analysis: AnalysisLimits = Field(default_factory=AnalysisLimits)
+    type: StrategyType = Field(default="direct", description="How a new version replaces the stable one.")
+    canary: CanaryStrategy = Field(default_factory=CanaryStrategy, description="Stepped traffic shift.")
+    abtest: AbTestStrategy = Field(default_factory=AbTestStrategy, description="Fixed split, then a winner.")
+    shadow: ShadowStrategy = Field(default_factory=ShadowStrategy, description="Mirrored traffic, answers unseen.")
+    analysis: AnalysisLimits = Field(default_factory=AnalysisLimits, description="Limits checked at every step.")
     progress_deadline: Duration = Field(
         default="10m", description="A candidate not ready within this is rolled back."
     )
@@ -143,19 +144,19 @@ class ServerSpec(ApiModel):
 
 
 class Resources(ApiModel):
-    requests: dict[str, str] = Field(default_factory=dict)
-    limits: dict[str, str] = Field(default_factory=dict)
+    requests: dict[str, str] = Field(default_factory=dict, description="e.g. {cpu: 500m, memory: 1Gi}")
+    limits: dict[str, str] = Field(default_factory=dict, description="e.g. {memory: 2Gi}")
 
 
 class ModelDeploymentSpec(ApiModel):
     project_ref: LocalObjectReference | None = Field(
         default=None, description="Project whose serving champion this deployment updates."
     )
-    model: ModelSource
-    strategy: Strategy = Field(default_factory=Strategy)
-    replicas: int = Field(default=1, ge=0, le=100)
-    resources: Resources | None = None
-    server: ServerSpec = Field(default_factory=ServerSpec)
+    model: ModelSource = Field(description="The model version to serve.")
+    strategy: Strategy = Field(default_factory=Strategy, description="Release strategy for new versions.")
+    replicas: int = Field(default=1, ge=0, le=100, description="Replicas per predictor.")
+    resources: Resources | None = Field(default=None, description="Container resources per replica.")
+    server: ServerSpec = Field(default_factory=ServerSpec, description="Which Seldon server runs the model.")
     paused: bool = Field(default=False, description="Hold the rollout at its current step.")
 
     model_config = ApiModel.model_config | {

@@ -16,17 +16,18 @@ TERMINAL_PHASES: frozenset[str] = frozenset({"Blessed", "Rejected", "Failed"})
 class Approval(ApiModel):
     """A person's approval of a blessed model; RBAC (or an admission policy) decides who may set it."""
 
-    approved_by: str = Field(min_length=1)
-    comment: str | None = None
+    approved_by: str = Field(min_length=1, description="Who approves; must be one of the project's approvers.")
+    comment: str | None = Field(default=None, description="Why, for the record.")
 
 
 class TrainingRunSpec(ApiModel):
-    project_ref: LocalObjectReference
+    project_ref: LocalObjectReference = Field(description="The MLProject this run trains.")
     dataset_version: str | None = Field(
         default=None, description="Dataset version to train on; defaults to the project's current one."
     )
-    trigger: Literal["manual", "dataset-version", "schedule", "drift"] = "manual"
-    approval: Approval | None = None
+    trigger: Literal["manual", "dataset-version", "schedule", "drift"] = Field(
+        default="manual", description="What started the run (set by the operator for runs it creates).")
+    approval: Approval | None = Field(default=None, description="Approval of a blessed model, when required.")
 
 
 class MetricValue(StatusModel):

@@ -25,7 +25,7 @@ import yaml
 from kmock import KubernetesEmulator
 from kmock._internal import enums, references, rendering
 
-from . import discovery, errors, openapi, routing, tables
+from . import discovery, errors, openapi, protobuf, routing, tables
 from .resources import Registry, ResourceType
 from .selectors import SelectorError, field_matcher, label_matcher
 from .store import ObjectStore, WatchEvent
@@ -51,7 +51,7 @@ def _action(method: str, path: routing.ResourcePath | None, query: Any) -> enums
     if path is None:
         return None
     if method == "GET":
-        return (enums.action.WATCH if query.get("watch") in ("true", "1") else
+        return (enums.action.WATCH if query.get("watch", "").lower() in ("true", "1") else
                 enums.action.LIST if path.name is None else enums.action.FETCH)
     return {"POST": enums.action.CREATE, "PATCH": enums.action.UPDATE, "PUT": enums.action.UPDATE,
             "DELETE": enums.action.DELETE}.get(method)
@@ -184,7 +184,7 @@ class EmbeddedKubernetes(KubernetesEmulator):
         dry_run = query.get("dryRun", "") == "All"
         store, ns, name = self.store, path.namespace, path.name
         if raw.method == "GET":
-            if query.get("watch", "") in ("true", "1"):
+            if query.get("watch", "").lower() in ("true", "1"):
                 return await self._watch(raw, resource, ns, name)
             if name is None:
                 return self._list(raw, resource, ns)
@@ -215,6 +215,13 @@ class EmbeddedKubernetes(KubernetesEmulator):
         raise errors.method_not_allowed()
 
     async def _body(self, raw: aiohttp.web.BaseRequest, required: bool = True) -> Any:
+        if raw.content_type == "application/vnd.kubernetes.protobuf":
+            try:
+                return protobuf.decode(await raw.read())
+            except protobuf.ProtobufError as exc:
+                raise errors.ApiError(415, "UnsupportedMediaType", str(exc)) from None
+        if raw.content_type == "application/cbor":
+            raise errors.ApiError(415, "UnsupportedMediaType", "CBOR bodies are not supported: send JSON")
         text = (await raw.read()).decode()  # aiohttp caches the body read in __call__
         if not text.strip():
             if required:

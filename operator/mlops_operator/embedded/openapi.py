@@ -65,8 +65,9 @@ def _paths(resource: ResourceType) -> dict[str, Any]:
     prefix = f"{base}/namespaces/{{namespace}}/{resource.plural}" if resource.namespaced else f"{base}/{resource.plural}"
     ref = f"#/components/schemas/{_definition_name(resource)}"
     write_params = [_FIELD_VALIDATION, _DRY_RUN, _FIELD_MANAGER]
-    patch_types = _CUSTOM_PATCH_TYPES if resource.custom else (*_CUSTOM_PATCH_TYPES,
-                                                                "application/strategic-merge-patch+json")
+    # Strategic merge patches of built-ins are accepted (as merge patches), but not advertised here: kubectl
+    # would then compute them from these schemas, which lack the built-ins' detail, instead of its own types.
+    patch_types = _CUSTOM_PATCH_TYPES
     item = {
         "get": _operation(resource, "get", ref, []),
         "put": _operation(resource, "put", ref, write_params, ("application/json",)),

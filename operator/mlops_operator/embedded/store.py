@@ -50,6 +50,13 @@ def _content(obj: dict[str, Any], without_status: bool) -> dict[str, Any]:
     return {key: value for key, value in obj.items() if key not in skip}
 
 
+def _without_directives(patch: Any) -> Any:
+    """A strategic merge patch minus its `$setElementOrder/...`-style directives, to apply as a merge patch."""
+    if isinstance(patch, dict):
+        return {key: _without_directives(value) for key, value in patch.items() if not key.startswith("$")}
+    return patch
+
+
 class ObjectStore:
     """All objects of all resources, with resourceVersion, generation, finalizers and events."""
 
@@ -158,6 +165,8 @@ class ObjectStore:
         if resource.status_subresource and resource.custom:
             obj.pop("status", None)  # like the API server: status is written only via /status
         obj["apiVersion"], obj["kind"] = resource.api_version, resource.kind
+        if resource.key == NAMESPACE_KEY:
+            obj["status"] = {"phase": "Active"}
         obj = self._admit(resource, obj, strict=strict)
         if dry_run:
             return obj
@@ -195,7 +204,8 @@ class ObjectStore:
         if patch_type == "strategic":
             if resource.custom:
                 raise errors.unsupported_media_type("application/strategic-merge-patch+json")
-            patch_type = "merge"  # built-ins here have no list-merge keys that matter
+            patch = _without_directives(patch)  # built-ins here have no list-merge keys that matter
+            patch_type = "merge"
         if patch_type == "merge":
             if not isinstance(patch, dict):
                 raise errors.bad_request("a merge patch must be a JSON object")

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 
 import kopf
 
+from .. import telemetry
 from ..settings import Settings
 
 
@@ -20,6 +22,10 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_) -> N
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.lastHandledConfiguration")
     settings.posting.level = logging.INFO
+    settings.posting.reporting_component = "mlops-operator"
+    settings.posting.reporting_instance = socket.gethostname()
+    settings.posting.event_name_prefix = "mlops-"
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
     logger.info("mlops-operator configured: %s", operator_settings())
+    telemetry.serve(operator_settings().metrics_port)

@@ -11,6 +11,7 @@ from ..api.common import GROUP, VERSION
 from ..api.mlproject import MLProjectSpec, MLProjectStatus
 from ..decisions.project import plan_project
 from .. import kube
+from ..telemetry import CHAMPION_METRIC, counts_errors
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
 
@@ -23,6 +24,7 @@ def _interval() -> float:
 @kopf.on.update(GROUP, VERSION, "mlprojects", field="spec")
 @kopf.on.resume(GROUP, VERSION, "mlprojects")
 @kopf.timer(GROUP, VERSION, "mlprojects", interval=_interval(), initial_delay=1)
+@counts_errors("MLProject")
 async def reconcile_project(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
     runs_by_project: kopf.Index, serving_by_project: kopf.Index, **_: Any,
@@ -46,6 +48,8 @@ async def reconcile_project(
     new.pop("conditions", None)
     new.pop("kopf", None)
     champion = plan.status.champion
+    if champion and champion.value is not None:
+        CHAMPION_METRIC.labels(namespace, name, champion.metric or "").set(champion.value)
     message = (f"champion {champion.training_run} ({champion.metric}={champion.value})" if champion
                else "no blessed model yet")
     new["observedGeneration"] = generation

@@ -28,6 +28,7 @@ from ..decisions.seldon import (
     seldon_status,
 )
 from ..metrics.base import MetricsProvider
+from ..telemetry import CANARY_WEIGHT, ROLLBACKS, counts_errors
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
 
@@ -88,6 +89,7 @@ def readiness(seldon: SeldonStatus | None, predictors: list[str]) -> tuple[froze
 @kopf.on.update(GROUP, VERSION, "modeldeployments", field="metadata.annotations")
 @kopf.on.resume(GROUP, VERSION, "modeldeployments")
 @kopf.timer(GROUP, VERSION, "modeldeployments", interval=operator_settings().reconcile_interval, initial_delay=1)
+@counts_errors("ModelDeployment")
 async def reconcile_deployment(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
     runs_by_name: kopf.Index, projects: kopf.Index, logger: Any, **_: Any,
@@ -144,6 +146,10 @@ async def reconcile_deployment(
 
     for event in plan.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        if event.reason == "RolledBack":
+            ROLLBACKS.labels(namespace, name).inc()
+    candidate = plan.status.candidate
+    CANARY_WEIGHT.labels(namespace, name).set(plan.status.weights.get(candidate.predictor, 0) if candidate else 0)
 
     new = plan.status.wire()
     new.pop("kopf", None)

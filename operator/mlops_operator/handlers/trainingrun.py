@@ -11,6 +11,7 @@ from ..api.mlproject import MLProjectSpec
 from ..api.trainingrun import TERMINAL_PHASES, TrainingRunSpec
 from ..decisions.training import approval_verdict, run_verdict
 from ..training.backend import TrainingRequest, make_backend
+from ..telemetry import RUNS_COMPLETED, counts_errors
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
 
@@ -24,6 +25,7 @@ def _unfinished(status: Any, **_: Any) -> bool:
 @kopf.on.resume(GROUP, VERSION, "trainingruns", when=_unfinished)
 @kopf.timer(GROUP, VERSION, "trainingruns", interval=operator_settings().reconcile_interval,
             initial_delay=1, when=_unfinished)
+@counts_errors("TrainingRun")
 async def reconcile_run(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
     projects: kopf.Index, **_: Any,
@@ -82,6 +84,8 @@ async def reconcile_run(
     verdict = run_verdict(outcome.state, outcome.message, fields, project.approval, run.approval, now_rfc3339())
     if verdict.phase != "Running":
         patch.status["completionTime"] = status.get("completionTime") or now_rfc3339()
+    if verdict.phase in TERMINAL_PHASES:
+        RUNS_COMPLETED.labels(namespace, run.project_ref.name, verdict.phase).inc()
     _record(body, patch, status, generation, verdict)
 
 

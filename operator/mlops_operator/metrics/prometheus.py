@@ -6,7 +6,9 @@ with the window reaching back to `since`, and p95 latency is
 families are understood (see `mlops_operator.metrics.names`): Seldon Core's executor histogram
 (`seldon_flavour()`, errors = 5xx codes) on clusters, and our splitter's series
 (`splitter_flavour()`) when Prometheus scrapes the local splitter. Prometheus' increase()
-extrapolates to the window edges, so counts are estimates, rounded to whole requests.
+extrapolates to the window edges, so counts are estimates, rounded to whole requests; the
+window starts `padding_seconds` (about two scrape intervals) before `since` so that a sample
+from before the step anchors it.
 """
 from __future__ import annotations
 
@@ -34,12 +36,14 @@ class PrometheusMetricsProvider:
         url: str,
         *,
         flavour: MetricFlavour | None = None,
+        padding_seconds: float = 30.0,
         min_window_seconds: int = 1,
         clock: Callable[[], float] = time.time,
         timeout: float = 10.0,
     ):
         self.url = url.rstrip("/")
         self.flavour = flavour or splitter_flavour()
+        self._padding = max(0.0, padding_seconds)
         self._min_window = max(1, int(min_window_seconds))
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -47,10 +51,16 @@ class PrometheusMetricsProvider:
     # -- queries -----------------------------------------------------------------------------
 
     def window(self, since: float | None, now: float) -> str | None:
-        """PromQL range covering [since, now], or None for 'everything' (raw counters)."""
+        """PromQL range covering [since - padding, now], or None for 'everything' (raw counters).
+
+        increase() only sees samples inside its range: requests made between `since` and the
+        first scrape after it would be lost (or guessed by extrapolation). Reaching back about
+        two scrape intervals (`padding_seconds`) puts the last sample taken before `since`
+        into the range, so the step's first requests are counted from a real sample.
+        """
         if since is None:
             return None
-        return f"{max(self._min_window, math.ceil(now - since))}s"
+        return f"{max(self._min_window, math.ceil(now - since + self._padding))}s"
 
     def _over(self, metric: str, selector: str, window: str | None) -> str:
         return f"{metric}{selector}" if window is None else f"increase({metric}{selector}[{window}])"

@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,7 +124,9 @@ class KfpBackend:
     def _default_client(self):
         import kfp
 
-        return kfp.Client(host=self.endpoint, namespace=self.namespace or "kubeflow")
+        with warnings.catch_warnings():  # "only works with KFP >= 2.0.0-beta.2": we target v2beta1
+            warnings.simplefilter("ignore", FutureWarning)
+            return kfp.Client(host=self.endpoint, namespace=self.namespace or "kubeflow")
 
     def _guarded(self, action: Callable[[TrainingRequest], TrainingOutcome], request: TrainingRequest) -> TrainingOutcome:
         try:

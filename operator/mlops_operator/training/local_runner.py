@@ -3,17 +3,20 @@
     python -m mlops_operator.training.local_runner RUN_DIR
 
 Runs RUN_DIR/pipeline.yaml (the same IR a KFP cluster would get) with kfp.local's SubprocessRunner
-in the current environment, then writes RUN_DIR/state.json: Succeeded (result.json present) or
-Failed with the failing step's message. A separate process keeps the operator's event loop free
+in the current environment, then writes RUN_DIR/state.json: Succeeded (the register step wrote
+result.json at the pipeline's output_uri) or Failed with the failing step's message (error.json). A separate process keeps the operator's event loop free
 and lets a restarted operator pick up the outcome from disk.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
+
+from mlops_components import locations
 
 from . import runfiles
 
@@ -34,14 +37,22 @@ def run(directory: Path) -> dict:
     )
     spec = load_component_from_file(str(directory / runfiles.PIPELINE)).pipeline_spec
     pipeline_orchestrator.run_local_pipeline(pipeline_spec=spec, arguments={})
-    return outcome(directory)
+    output = spec.root.input_definitions.parameters["output_uri"].default_value.string_value
+    return outcome(directory, output or directory.as_uri())
 
 
-def outcome(directory: Path) -> dict:
-    """The final state, from what the pipeline's steps left behind."""
-    if (directory / runfiles.RESULT).exists():
+def _read(uri: str) -> dict | None:
+    try:
+        return json.loads(locations.read_bytes(uri))
+    except (OSError, ValueError):
+        return None
+
+
+def outcome(directory: Path, output_uri: str) -> dict:
+    """The final state, from what the pipeline's steps left at its output location."""
+    if _read(locations.join(output_uri, runfiles.RESULT)) is not None:
         return {"state": "Succeeded", "message": "pipeline succeeded", "finishedAt": _now()}
-    error = runfiles.read_json(directory / runfiles.ERROR)
+    error = _read(locations.join(output_uri, runfiles.ERROR))
     if error:
         return {"state": "Failed", "message": f"step {error.get('step')} failed: {error.get('message')}",
                 "failedStep": error.get("step"), "finishedAt": _now()}

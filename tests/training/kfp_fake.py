@@ -1,0 +1,162 @@
+"""A small Kubeflow Pipelines API (v2beta1 REST) on 127.0.0.1 for the calls kfp.Client makes.
+
+It keeps experiments and runs in memory, filters by display_name like the real server, can
+answer 503 for a while (an outage), and can really execute a submitted pipeline spec: it hands
+the IR to the local runner (kfp.local) in a child process and reports the run RUNNING, then
+SUCCEEDED or FAILED from that process's result, as a cluster would.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+API = "/apis/v2beta1"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _matches(item: dict, filter_text: str | None) -> bool:
+    if not filter_text:
+        return True
+    for predicate in json.loads(filter_text).get("predicates", []):
+        value = predicate.get("stringValue", predicate.get("string_value"))
+        if predicate.get("operation") in ("EQUALS", 1) and item.get(predicate["key"]) != value:
+            return False
+    return True
+
+
+class FakeKfp:
+    def __init__(self, workdir: Path, execute: bool = False) -> None:
+        self.workdir = workdir
+        self.execute = execute
+        self.experiments: dict[str, dict] = {}
+        self.runs: dict[str, dict] = {}
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.outage = 0  # answer this many API requests with 503
+        self.lose_create_response = 0  # create the run, then answer 503 (a timeout after acceptance)
+        self.reject_create = False
+        self.requests: list[tuple[str, str, int]] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> "FakeKfp":
+        app = web.Application(middlewares=[self._outage_middleware])
+        app.router.add_get(f"{API}/healthz", self.healthz)
+        app.router.add_get(f"{API}/experiments", self.list_experiments)
+        app.router.add_post(f"{API}/experiments", self.create_experiment)
+        app.router.add_get(f"{API}/runs", self.list_runs)
+        app.router.add_post(f"{API}/runs", self.create_run)
+        app.router.add_get(f"{API}/runs/{{run_id}}", self.get_run)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+        if self._runner:
+            await self._runner.cleanup()
+
+    # -- handlers ----------------------------------------------------------------------------
+
+    @web.middleware
+    async def _outage_middleware(self, request: web.Request, handler):
+        if self.outage > 0 and not request.path.endswith("/healthz"):
+            self.outage -= 1
+            self.requests.append((request.method, request.path, 503))
+            return web.json_response({"error": "upstream connect error", "code": 14}, status=503)
+        response = await handler(request)
+        self.requests.append((request.method, request.path, response.status))
+        return response
+
+    async def healthz(self, request):
+        return web.json_response({"multi_user": False})
+
+    async def list_experiments(self, request):
+        found = [e for e in self.experiments.values() if _matches(e, request.query.get("filter"))]
+        return web.json_response({"experiments": found, "total_size": len(found)} if found else {})
+
+    async def create_experiment(self, request):
+        body = await request.json()
+        experiment = {"experiment_id": str(uuid.uuid4()), "display_name": body["display_name"],
+                      "namespace": body.get("namespace"), "created_at": _now(), "storage_state": "AVAILABLE"}
+        self.experiments[experiment["experiment_id"]] = experiment
+        return web.json_response(experiment)
+
+    async def list_runs(self, request):
+        experiment = request.query.get("experiment_id")
+        found = [self._refresh(r) for r in self.runs.values()
+                 if (experiment is None or r["experiment_id"] == experiment) and _matches(r, request.query.get("filter"))]
+        return web.json_response({"runs": found, "total_size": len(found)} if found else {})
+
+    async def create_run(self, request):
+        body = await request.json()
+        if self.reject_create:
+            return web.json_response({"error": "invalid pipeline spec", "code": 3}, status=400)
+        run_id = str(uuid.uuid4())
+        run = {"run_id": run_id, "display_name": body["display_name"], "experiment_id": body["experiment_id"],
+               "state": "PENDING", "created_at": _now(), "storage_state": "AVAILABLE"}
+        self.runs[run_id] = run
+        if self.execute:
+            self._launch(run_id, body["pipeline_spec"])
+        if self.lose_create_response > 0:
+            self.lose_create_response -= 1
+            return web.json_response({"error": "deadline exceeded", "code": 4}, status=503)
+        return web.json_response(run)
+
+    async def get_run(self, request):
+        run = self.runs.get(request.match_info["run_id"])
+        if run is None:
+            return web.json_response({"error": "run not found", "code": 5}, status=404)
+        return web.json_response(self._refresh(run))
+
+    # -- the "cluster" ------------------------------------------------------------------------
+
+    def finish(self, run_id: str, state: str, failed_task: str | None = None, message: str = "") -> None:
+        run = self.runs[run_id]
+        run["state"] = state
+        run["finished_at"] = _now()
+        if failed_task:
+            run["error"] = {"code": 2, "message": f"task {failed_task} failed"}
+            run["run_details"] = {"task_details": [
+                {"run_id": run_id, "task_id": "t1", "display_name": failed_task, "state": "FAILED",
+                 "error": {"code": 2, "message": message}}]}
+
+    def _launch(self, run_id: str, pipeline_spec: dict) -> None:
+        directory = self.workdir / run_id
+        directory.mkdir(parents=True)
+        (directory / "pipeline.yaml").write_text(yaml.safe_dump(pipeline_spec))
+        with open(directory / "runner.log", "wb") as log:
+            self.processes[run_id] = subprocess.Popen(
+                [sys.executable, "-m", "mlops_operator.training.local_runner", str(directory)],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.runs[run_id]["state"] = "RUNNING"
+
+    def _refresh(self, run: dict) -> dict:
+        process = self.processes.get(run["run_id"])
+        if process is not None and run["state"] == "RUNNING" and process.poll() is not None:
+            if process.returncode == 0:
+                self.finish(run["run_id"], "SUCCEEDED")
+            else:
+                self.finish(run["run_id"], "FAILED", failed_task="pipeline", message=f"exit code {process.returncode}")
+        return run
+
+    def created_runs(self) -> int:
+        return len(self.runs)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from kfp import dsl
 from kfp.dsl.python_component import PythonComponent
 
+from mlops_operator.settings import Settings
+
 from .evaluate import evaluate
 from .ingest import ingest
 from .register import register
@@ -18,7 +20,8 @@ from .split import split
 from .train import train
 from .validate import validate
 
-DEFAULT_IMAGE = "ghcr.io/mlops-dev/mlops-components:0.1.0"
+#: The operator's default components image (Settings.components_image); backends pass the configured one.
+DEFAULT_IMAGE = Settings.components_image
 
 
 @dataclass(frozen=True)

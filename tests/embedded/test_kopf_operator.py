@@ -47,7 +47,8 @@ def kopf_errors():
     root.removeHandler(handler)
 
 
-async def test_kopf_create_update_timer_delete_with_finalizer(api: EmbeddedAPIServer, kopf_errors) -> None:
+@pytest.mark.parametrize("scope", [{"namespaces": ["default"]}, {"clusterwide": True}], ids=["namespaced", "clusterwide"])
+async def test_kopf_create_update_timer_delete_with_finalizer(api: EmbeddedAPIServer, kopf_errors, scope) -> None:
     registry = kopf.OperatorRegistry()
     seen: dict[str, list] = {"create": [], "update": [], "timer": [], "delete": []}
 
@@ -83,8 +84,7 @@ async def test_kopf_create_update_timer_delete_with_finalizer(api: EmbeddedAPISe
         seen["delete"].append(name)
 
     stop = asyncio.Event()
-    operator = asyncio.create_task(kopf.operator(registry=registry, standalone=True, namespaces=["default"],
-                                                 stop_flag=stop))
+    operator = asyncio.create_task(kopf.operator(registry=registry, standalone=True, stop_flag=stop, **scope))
     try:
         api.apply(_project("iris"))
         get = lambda: api.get(f"{GROUP}/{VERSION}", "MLProject", "iris")  # noqa: E731

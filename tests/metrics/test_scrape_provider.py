@@ -141,3 +141,31 @@ def test_quantile_interpolates_like_prometheus():
     assert quantile_from_buckets(0.95, {0.1: 0.0, math.inf: 0.0}) is None
     with pytest.raises(ValueError, match="buckets"):
         quantile_from_buckets(0.5, {0.1: 1.0})
+
+
+def test_provider_selection_names_missing_settings():
+    from mlops_operator.metrics.names import seldon_flavour
+    from mlops_operator.metrics.prometheus import PrometheusMetricsProvider
+    from mlops_operator.metrics.select import make_metrics_provider
+
+    with pytest.raises(ValueError, match="^address_resolver:"):
+        make_metrics_provider("scrape")
+    with pytest.raises(ValueError, match="^prometheus_url:"):
+        make_metrics_provider("prometheus")
+    chosen = make_metrics_provider("prometheus", prometheus_url="http://127.0.0.1:9090")
+    assert isinstance(chosen, PrometheusMetricsProvider) and chosen.flavour == seldon_flavour()
+    assert isinstance(make_metrics_provider("scrape", address_resolver=static_addresses({})), ScrapeMetricsProvider)
+
+
+def test_seldon_queries_use_executor_series_and_5xx_codes():
+    from mlops_operator.metrics.names import seldon_flavour
+    from mlops_operator.metrics.prometheus import PrometheusMetricsProvider
+
+    provider = PrometheusMetricsProvider("http://127.0.0.1:9", flavour=seldon_flavour(), padding_seconds=30)
+    qs = provider.queries(NS, NAME, "canary", since=1000.0, now=1100.0)
+    sel = 'namespace="ml",deployment_name="iris",predictor_name="canary"'
+    assert qs["requests"] == f"sum(increase(seldon_api_executor_server_requests_seconds_count{{{sel}}}[130s]))"
+    assert qs["errors"] == (f'sum(increase(seldon_api_executor_server_requests_seconds_count{{{sel},code=~"5.."}}'
+                            f'[130s]))')
+    assert qs["latency_p95_seconds"].startswith("histogram_quantile(0.95, sum by (le) (increase(")
+    assert "mirrored" not in qs

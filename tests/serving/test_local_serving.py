@@ -215,3 +215,41 @@ async def test_delete_stops_processes_and_splitter(realiser, model_dirs):
         with pytest.raises(aiohttp.ClientConnectionError):
             async with session.get(f"{status['address']['url']}/v2/health/live"):
                 pass
+
+
+async def test_model_servers_die_with_a_killed_controller(model_dirs, tmp_path):
+    """If the controller's process is SIGKILLed (no chance to stop anything), MLServer follows it."""
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from mlops_operator.serving.model_server import ModelServer\n"
+        f"s = ModelServer({uri(model_dirs['stable'])!r}, 'model', Path({str(tmp_path / 'orphan')!r}))\n"
+        "s.start()\n"
+        "print(s.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+        assert group_alive(pid)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    await wait_until(lambda: not group_alive(pid), timeout=30, what="the orphaned MLServer to exit")
+
+
+async def test_a_predictor_process_that_dies_fails_the_deployment(realiser, model_dirs):
+    import signal
+
+    await realiser.apply(sdep(Predictor("stable", uri(model_dirs["stable"]), 100)))
+    status = await realiser.recorder.wait_state(NS, NAME, {"Available", "Failed"})
+    assert status["state"] == "Available", status
+    pid = realiser.get(NS, NAME).pids()["stable"]
+    os.killpg(pid, signal.SIGKILL)
+    status = await realiser.recorder.wait_state(NS, NAME, {"Failed"}, timeout=30)
+    assert "predictor stable: MLServer exited with code -9" in status["description"]
+    assert status["deploymentStatus"]["iris-stable-0-model"]["availableReplicas"] == 0

@@ -72,17 +72,14 @@ def test_s3_needs_boto3_or_reads_through_it():
         locations.read_bytes("s3:///key.csv")
 
 
-def test_parquet_is_read_or_the_missing_engine_is_named(tmp_path):
-    frame = datasets.load("sklearn:iris", "csv", "species")
-    try:
-        frame.to_parquet(tmp_path / "iris.parquet")
-    except ImportError:
-        (tmp_path / "iris.parquet").write_bytes(b"PAR1")
-        with pytest.raises(RuntimeError, match="parquet needs pyarrow"):
-            datasets.load(str(tmp_path / "iris.parquet"), "parquet", "species")
-        return
-    loaded = datasets.load(str(tmp_path / "iris.parquet"), "parquet", "species")
-    assert datasets.digest(loaded) == datasets.digest(frame)
+def test_parquet_and_csv_of_the_same_table_share_a_digest(tmp_path, http_root):
+    frame = datasets.load("palmerpenguins", "csv", "species")
+    frame.to_parquet(tmp_path / "penguins.parquet")
+    for uri in (str(tmp_path / "penguins.parquet"), f"{http_root}/penguins.parquet"):
+        loaded = datasets.load(uri, "parquet", "species")
+        assert datasets.digest(loaded) == datasets.digest(frame)
+    with pytest.raises(ValueError, match="dataset.format: unsupported format 'json'"):
+        datasets.parse(b"{}", "json")
 
 
 def test_schema_check_names_each_offending_column():

@@ -199,3 +199,25 @@ async def test_penguins_model_answers_through_mlserver(local_backend):
     response = await model.predict(inference)
     labels = [v.decode() if isinstance(v, bytes) else v for v in response.outputs[0].data.root]
     assert labels == ["Gentoo", "Adelie"]
+
+
+async def test_runner_killed_mid_run_is_lost_then_relaunched_once(tmp_path):
+    project = breast_cancer_project(candidates=[{"name": "logreg", "estimator": "LogisticRegression",
+                                                 "hyperparameters": {"max_iter": [2000]}}])
+    request = TrainingRequest(namespace="ml", run_name="restarted", project=project)
+    before = LocalBackend(data_dir=tmp_path)
+    started = await before.submit(request)
+    assert started.state == "Running"
+    before.terminate()  # the operator's pod restarts: its runner processes die with it
+
+    after = LocalBackend(data_dir=tmp_path)
+    try:
+        lost = await after.poll(request, started.run_id)
+        assert lost.state == "Lost" and "without a result" in lost.message
+        relaunched = await after.submit(request)
+        assert relaunched.state == "Running" and "attempt 2" in relaunched.message
+        done = await wait_until_finished(after, request, relaunched)
+        assert done.state == "Succeeded", done.message
+        assert (await after.submit(request)).state == "Succeeded"  # finished runs are never relaunched
+    finally:
+        after.terminate()

@@ -4,6 +4,7 @@ Regenerate the golden file after an intended change of the pipeline or its compo
     UPDATE_GOLDEN=1 .venv/bin/pytest tests/training/test_training_pipeline_golden.py
 and review the diff.
 """
+import json
 import os
 from pathlib import Path
 
@@ -11,16 +12,25 @@ import pytest
 import yaml
 from kfp.components import load_component_from_file
 
+from mlops_operator.api.mlproject import MLProjectSpec
 from mlops_operator.training import pipeline
 from mlops_operator.training.pipeline import PipelineInputs, compile_pipeline
 
 from conftest import breast_cancer_project
 
-GOLDEN = Path(__file__).parent.parent / "golden" / "training-pipeline.yaml"
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN = REPO / "tests" / "golden" / "training-pipeline.yaml"
+EXAMPLE = REPO / "manifests" / "examples" / "breast-cancer.yaml"
+
+
+def example_project() -> MLProjectSpec:
+    """The MLProject of the shipped breast-cancer example."""
+    documents = [d for d in yaml.safe_load_all(EXAMPLE.read_text()) if d and d.get("kind") == "MLProject"]
+    return MLProjectSpec.model_validate(documents[0]["spec"])
 
 
 def example_inputs(**changes) -> PipelineInputs:
-    values = dict(project=breast_cancer_project(), run_name="cancer-1", dataset_version="v1",
+    values = dict(project=example_project(), run_name="breast-cancer-1", dataset_version="v1",
                   champion_model_uri="file:///var/lib/mlops/runs/ml/cancer-0/model", champion_run="cancer-0",
                   output_uri="s3://mlpipeline/mlops-operator/ml/cancer-1", image="registry.example/mlops-components:test")
     values.update(changes)
@@ -48,7 +58,8 @@ def test_golden_file_loads_with_kfp_and_has_the_expected_shape(tmp_path):
     assert set(tasks["register"].dependent_tasks) == {"ingest", "select-and-compare", "split"}
     defaults = {k: v.default_value for k, v in spec.root.input_definitions.parameters.items()}
     assert defaults["champion_model_uri"].string_value == "file:///var/lib/mlops/runs/ml/cancer-0/model"
-    assert defaults["run_name"].string_value == "cancer-1"
+    assert defaults["run_name"].string_value == "breast-cancer-1"
+    assert defaults["metric_name"].string_value == "roc_auc"
     images = {e["container"]["image"] for e in yaml.safe_load(GOLDEN.read_text())["deploymentSpec"]["executors"].values()}
     assert images == {"registry.example/mlops-components:test"}
 
@@ -57,7 +68,10 @@ def test_trials_are_the_static_items_of_the_parallel_for():
     document = yaml.safe_load(compile_pipeline(example_inputs()).yaml_text)
     loop = next(t for t in document["root"]["dag"]["tasks"].values() if "parameterIterator" in t)
     raw = loop["parameterIterator"]["items"]["raw"]
-    assert raw.count("logreg-0") == 1 and raw.count("logreg-1") == 1 and raw.count("forest-0") == 1
+    trials = [json.loads(item) for item in json.loads(raw)]
+    assert [t["id"] for t in trials] == [
+        "logistic-regression-0", "logistic-regression-1", "logistic-regression-2", "random-forest-0"]
+    assert trials[2]["hyperparameters"] == {"C": 10.0, "max_iter": 1000}
 
 
 def test_compilation_is_deterministic_and_cached():

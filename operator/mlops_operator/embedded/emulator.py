@@ -9,14 +9,14 @@ built-in behaviour). What kmock 0.8 cannot do cleanly is replaced inside this cl
   deque and the built-in behaviour is dispatched directly, not through the DSL's fallback reactions.
 * kmock's object store merges dicts without resourceVersion/uid/generation, keeps every version of
   every object, and mis-parses `/api/v1/namespaces`. The ObjectStore and the URL router replace it.
+* kmock parses only JSON bodies; kubectl also sends YAML (server-side apply) and, for built-ins in its
+  imperative commands, protobuf (decoded for the few kinds in `protobuf.py`).
 """
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
 import logging
-import math
 from typing import Any
 
 import aiohttp.web
@@ -25,10 +25,10 @@ import yaml
 from kmock import KubernetesEmulator
 from kmock._internal import enums, references, rendering
 
-from . import discovery, errors, openapi, protobuf, routing, tables
+from . import discovery, errors, openapi, protobuf, routing, tables, watching
 from .resources import Registry, ResourceType
-from .selectors import SelectorError, field_matcher, label_matcher
-from .store import ObjectStore, WatchEvent
+from .selectors import SelectorError
+from .store import ObjectStore
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ _PATCH_TYPES = {
     "application/apply-patch+yaml": "apply",
     "application/apply-patch+cbor": "unsupported",
 }
-_DISCONNECT_POLL_SECONDS = 2.0
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> aiohttp.web.Response:
@@ -229,7 +228,7 @@ class EmbeddedKubernetes(KubernetesEmulator):
             return None
         try:
             if raw.content_type == "application/apply-patch+yaml":
-                return yaml.safe_load(text)
+                return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
             return json.loads(text)
         except (ValueError, yaml.YAMLError) as exc:
             raise errors.bad_request(f"the request body is not valid {raw.content_type}: {exc}") from None
@@ -255,90 +254,7 @@ class EmbeddedKubernetes(KubernetesEmulator):
 
     async def _watch(self, raw: aiohttp.web.BaseRequest, resource: ResourceType, ns: str | None,
                      name: str | None) -> aiohttp.web.StreamResponse:
-        query = raw.query
-        try:
-            labels, fields = label_matcher(query.get("labelSelector")), field_matcher(query.get("fieldSelector"))
-        except SelectorError as exc:
-            raise errors.bad_request(str(exc)) from None
-
-        def matches(obj: dict[str, Any] | None) -> bool:
-            if obj is None:
-                return False
-            meta = obj.get("metadata", {})
-            return ((ns is None or meta.get("namespace") == ns) and (name is None or meta.get("name") == name)
-                    and labels(obj) and fields(obj))
-
-        def translate(event: WatchEvent) -> tuple[str, dict[str, Any]] | None:
-            if event.key != resource.key:
-                return None
-            now, before = matches(event.obj), matches(event.old)
-            if event.type == "ADDED":
-                return ("ADDED", event.obj) if now else None
-            if event.type == "DELETED":
-                return ("DELETED", event.obj) if before or now else None
-            if now and before:
-                return ("MODIFIED", event.obj)
-            if now:
-                return ("ADDED", event.obj)
-            return ("DELETED", event.obj) if before else None
-
-        as_table = tables.wants_table(query.get("Accept", raw.headers.get("Accept", "")))
-        include = query.get("includeObject", "PartialObjectMetadata")
-        timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds", "").isdigit() else math.inf
-        since = query.get("resourceVersion", "")
-        queue = self.store.subscribe()  # subscribe first, then snapshot: no event falls in between
-        try:
-            backlog: list[tuple[str, dict[str, Any]]]
-            error: dict[str, Any] | None = None
-            if since in ("", "0"):
-                backlog = [("ADDED", obj) for obj in self.store.list(resource, ns) if matches(obj)]
-            elif not since.isdigit():
-                raise errors.bad_request(f"invalid resourceVersion {since!r}")
-            else:
-                try:
-                    backlog = [pair for event in self.store.events_since(int(since)) if (pair := translate(event))]
-                except errors.ApiError as exc:
-                    backlog, error = [], exc.status()
-            response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
-            await response.prepare(raw)
-            first = [True]
-
-            async def send(kind: str, obj: dict[str, Any]) -> None:
-                if as_table:
-                    obj = tables.table(resource, [obj], obj["metadata"].get("resourceVersion", ""), include,
-                                       with_columns=first[0])
-                    first[0] = False
-                elif obj.get("apiVersion") != resource.api_version:
-                    obj = {**obj, "apiVersion": resource.api_version}
-                await response.write(json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n")
-
-            try:
-                if error is not None:
-                    await response.write(json.dumps({"type": "ERROR", "object": error}).encode() + b"\n")
-                    return response
-                for kind, obj in backlog:
-                    await send(kind, obj)
-                deadline = asyncio.get_running_loop().time() + timeout
-                while True:
-                    remaining = deadline - asyncio.get_running_loop().time()
-                    if remaining <= 0:
-                        break
-                    try:
-                        event = await asyncio.wait_for(queue.get(), min(remaining, _DISCONNECT_POLL_SECONDS))
-                    except asyncio.TimeoutError:
-                        if raw.transport is None or raw.transport.is_closing():
-                            break
-                        continue
-                    if event is None:  # the server is shutting down
-                        break
-                    if (pair := translate(event)) is not None:
-                        await send(*pair)
-                await response.write_eof()
-            except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
-                pass
-            return response
-        finally:
-            self.store.unsubscribe(queue)
+        return await watching.serve_watch(self.store, raw, resource, ns, name)
 
     @property
     def objects(self) -> ObjectStore:  # type: ignore[override]

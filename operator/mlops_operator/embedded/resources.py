@@ -45,18 +45,32 @@ class ResourceType:
 
 
 def _builtin(group: str, version: str, plural: str, kind: str, namespaced: bool,
-             short: tuple[str, ...] = (), categories: tuple[str, ...] = (), status: bool = False) -> ResourceType:
+             short: tuple[str, ...] = (), categories: tuple[str, ...] = (), status: bool = False,
+             columns: tuple[dict[str, Any], ...] = ()) -> ResourceType:
     return ResourceType(group=group, version=version, plural=plural, kind=kind, singular=kind.lower(),
-                        namespaced=namespaced, short_names=short, categories=categories, status_subresource=status)
+                        namespaced=namespaced, short_names=short, categories=categories, status_subresource=status,
+                        printer_columns=columns)
+
+
+def _column(name: str, path: str, kind: str = "string") -> dict[str, Any]:
+    return {"name": name, "type": kind, "jsonPath": path}
+
+
+_AGE = _column("Age", ".metadata.creationTimestamp", "date")
+_EVENT_COLUMNS = (_column("Type", ".type"), _column("Reason", ".reason"), _column("Object", ".involvedObject.name"),
+                  _column("Message", ".message"), _AGE)
 
 
 BUILTINS: tuple[ResourceType, ...] = (
-    _builtin("", "v1", "namespaces", "Namespace", False, ("ns",), status=True),
-    _builtin("", "v1", "events", "Event", True, ("ev",)),
+    _builtin("", "v1", "namespaces", "Namespace", False, ("ns",), status=True,
+             columns=(_column("Status", ".status.phase"), _AGE)),
+    _builtin("", "v1", "events", "Event", True, ("ev",), columns=_EVENT_COLUMNS),
     _builtin("", "v1", "configmaps", "ConfigMap", True, ("cm",), ("all",)),
     _builtin("", "v1", "secrets", "Secret", True),
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",)),
-    _builtin("events.k8s.io", "v1", "events", "Event", True, ("ev",)),
+    _builtin("events.k8s.io", "v1", "events", "Event", True, ("ev",),
+             columns=(_column("Type", ".type"), _column("Reason", ".reason"), _column("Object", ".regarding.name"),
+                      _column("Note", ".note"), _AGE)),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease", True),
     _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
              ("crd", "crds"), ("api-extensions",), status=True),

@@ -16,6 +16,7 @@ from .kubeconfig import write_kubeconfig
 from .resources import Registry, ResourceType
 from .store import ObjectStore
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster on big CRDs (Seldon's is 1 MB)
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
@@ -137,7 +138,7 @@ class EmbeddedAPIServer:
         """
         applied = []
         for path in paths:
-            for document in yaml.safe_load_all(Path(path).read_text()):
+            for document in yaml.load_all(Path(path).read_text(), Loader=_YAML_LOADER):
                 if document and not str(document.get("apiVersion", "")).startswith("kustomize.config.k8s.io/"):
                     applied.append(self.apply(document))
         return applied

@@ -33,9 +33,11 @@ class LocalSeldonController:
         host: str = "127.0.0.1",
         ready_deadline: float = DEFAULT_READY_DEADLINE,
         retry_interval: float = 1.0,
+        seed: int | None = None,
     ):
         self.api_url = api_url.rstrip("/")
-        self.realiser = Realiser(self._write_status, work_dir=work_dir, host=host, ready_deadline=ready_deadline)
+        self.realiser = Realiser(self._write_status, work_dir=work_dir, host=host,
+                                 ready_deadline=ready_deadline, seed=seed)
         self._retry_interval = retry_interval
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task | None = None

@@ -7,6 +7,8 @@ The process runs in its own process group so stopping it also stops anything it 
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import os
 import shutil
@@ -26,6 +28,19 @@ SELDON_IMPLEMENTATIONS = {
     "SKLEARN_SERVER": SKLEARN_IMPLEMENTATION,
     "MLSERVER": SKLEARN_IMPLEMENTATION,
 }
+
+
+_PR_SET_PDEATHSIG = 1
+try:  # loaded before any fork: the child only calls into it
+    _LIBC = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True) if sys.platform == "linux" else None
+except OSError:  # pragma: no cover - no libc to talk to
+    _LIBC = None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the controller dies without stopping us (Linux)."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -135,6 +150,7 @@ class ModelServer:
                 stdin=subprocess.DEVNULL,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         finally:
             log.close()

@@ -123,10 +123,16 @@ async def send_traffic_async(
     features: list[str] | None = None,
     target: str | None = None,
     seed: int = 0,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None | bool = True,
     timeout: float = 30.0,
 ) -> Summary:
-    """Send `n` single-row requests with at most `concurrency` in flight."""
+    """Send `n` single-row requests with at most `concurrency` in flight.
+
+    progress: a stream for the progress line, True for stderr, None/False for silence.
+    """
+    if progress is True:
+        progress = sys.stderr
+    progress = progress or None
     if n < 0:
         raise ValueError(f"n: {n} must not be negative")
     if concurrency < 1:

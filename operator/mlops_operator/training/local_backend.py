@@ -1,7 +1,9 @@
 """Local backend: the compiled pipeline runs under kfp.local in a child process per TrainingRun.
 
 Everything lives in the run directory (see runfiles), so the outcome survives an operator restart
-and a second submit of the same run name finds the first one instead of starting another.
+and a second submit of the same run name finds the first one instead of starting another. Only
+when the runner died without a verdict (its process gone, no state.json) does submit start it
+again, at most MAX_ATTEMPTS times; poll reports such a run as Lost.
 """
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ from mlops_components import catalog
 from . import runfiles
 from .backend import TrainingOutcome, TrainingRequest, compose_status
 from .pipeline import PipelineInputs, compile_pipeline
+
+
+#: Runner processes started for one run before giving up on it (restarts killed the others).
+MAX_ATTEMPTS = 3
 
 
 def _pid_alive(pid: int) -> bool:
@@ -59,16 +65,23 @@ class LocalBackend:
     def _submit(self, request: TrainingRequest) -> TrainingOutcome:
         directory = self.directory(request)
         if (directory / runfiles.LAUNCH).exists():
-            return self._poll(request)
+            current = self._poll(request)
+            if current.state != "Lost":
+                return current
+            return self._relaunch(request, current)
         try:
             compiled = compile_pipeline(self.inputs(request))
         except ValueError as exc:  # bad candidates / hyperparameters: the user's to fix
             return TrainingOutcome(state="Failed", message=f"pipeline not built: {exc}",
                                    status=compose_status({"backend": "local", "state": "Failed"}, None))
         directory.mkdir(parents=True, exist_ok=True)
-        if not runfiles.claim(directory / runfiles.LAUNCH, {"digest": compiled.digest}):
+        if not runfiles.claim(directory / runfiles.LAUNCH, {"digest": compiled.digest, "attempt": 1}):
             return self._poll(request)
         compiled.write(directory / runfiles.PIPELINE)
+        return self._launch(request, compiled.digest, attempt=1)
+
+    def _launch(self, request: TrainingRequest, digest: str, attempt: int) -> TrainingOutcome:
+        directory = self.directory(request)
         with open(directory / runfiles.LOG, "ab") as log:
             child = subprocess.Popen(
                 [self.python, "-m", "mlops_operator.training.local_runner", str(directory)],
@@ -76,8 +89,19 @@ class LocalBackend:
                 start_new_session=True,  # an operator stopped with ^C leaves the training finishing
             )
         self._children[directory] = child
-        runfiles.write_json(directory / runfiles.LAUNCH, {"digest": compiled.digest, "pid": child.pid})
-        return self._outcome(request, "Running", "pipeline started", compiled.digest)
+        runfiles.write_json(directory / runfiles.LAUNCH, {"digest": digest, "pid": child.pid, "attempt": attempt})
+        return self._outcome(request, "Running", f"pipeline started (attempt {attempt})", digest)
+
+    def _relaunch(self, request: TrainingRequest, lost: TrainingOutcome) -> TrainingOutcome:
+        """The runner died without a verdict (e.g. the operator's pod restarted): run it again, a bounded number of times."""
+        directory = self.directory(request)
+        launch = runfiles.read_json(directory / runfiles.LAUNCH) or {}
+        attempt = int(launch.get("attempt", 1))
+        if attempt >= MAX_ATTEMPTS or not (directory / runfiles.PIPELINE).exists():
+            return lost
+        for leftover in (runfiles.ERROR, runfiles.RESULT):
+            (directory / leftover).unlink(missing_ok=True)
+        return self._launch(request, launch.get("digest", ""), attempt=attempt + 1)
 
     def _outcome(self, request: TrainingRequest, state: str, message: str, digest: str | None,
                  result: dict | None = None) -> TrainingOutcome:

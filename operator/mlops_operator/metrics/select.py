@@ -1,0 +1,34 @@
+"""Pick the metrics provider the settings ask for (MLOPS_METRICS_PROVIDER=scrape|prometheus)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from .base import MetricsProvider
+from .names import seldon_flavour, splitter_flavour
+from .prometheus import PrometheusMetricsProvider
+from .scrape import AddressResolver, ScrapeMetricsProvider
+
+
+def make_metrics_provider(
+    kind: Literal["scrape", "prometheus"],
+    *,
+    prometheus_url: str | None = None,
+    address_resolver: AddressResolver | None = None,
+    series: Literal["seldon", "splitter"] = "seldon",
+    padding_seconds: float = 30.0,
+) -> MetricsProvider:
+    """scrape: the local splitter's /metrics (needs `address_resolver`, e.g.
+    `scrape.kubernetes_address_resolver(api_url)`); prometheus: PromQL at `prometheus_url` over
+    Seldon's executor series (clusters) or our splitter's series (a Prometheus scraping local mode)."""
+    if kind == "scrape":
+        if address_resolver is None:
+            raise ValueError("address_resolver: the scrape provider needs a way to find the splitter address")
+        return ScrapeMetricsProvider(address_resolver)
+    if kind == "prometheus":
+        if not prometheus_url:
+            raise ValueError("prometheus_url: MLOPS_PROMETHEUS_URL must be set for the prometheus metrics provider")
+        if series not in ("seldon", "splitter"):
+            raise ValueError(f"series: {series!r} must be seldon or splitter")
+        flavour = seldon_flavour() if series == "seldon" else splitter_flavour()
+        return PrometheusMetricsProvider(prometheus_url, flavour=flavour, padding_seconds=padding_seconds)
+    raise ValueError(f"metrics provider: {kind!r} must be scrape or prometheus")

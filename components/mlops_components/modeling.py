@@ -113,7 +113,8 @@ def make_pipeline(trial: dict[str, Any], features: list[dict[str, str]], task: s
 
     scalers = {"standard": StandardScaler, "minmax": MinMaxScaler}
     numeric = [f["name"] for f in features if f["type"] in NUMERIC]
-    categorical = [f["name"] for f in features if f["type"] not in NUMERIC]
+    boolean = [f["name"] for f in features if f["type"] == "bool"]
+    categorical = [f["name"] for f in features if f["type"] not in NUMERIC and f["type"] != "bool"]
     numeric_steps = [("impute", SimpleImputer(strategy="median"))]
     preprocessing = trial.get("preprocessing", "standard")
     if preprocessing in scalers:
@@ -132,6 +133,8 @@ def make_pipeline(trial: dict[str, Any], features: list[dict[str, str]], task: s
             ]),
             categorical,
         ))
+    if boolean:  # SimpleImputer refuses bool arrays; the encoder treats a missing value as its own category
+        transformers.append(("boolean", OneHotEncoder(handle_unknown="ignore"), boolean))
     return Pipeline([
         ("preprocess", ColumnTransformer(transformers, remainder="drop")),
         ("estimator", make_estimator(trial, task, seed)),

@@ -49,11 +49,25 @@ def test_first_deploy_is_progressing_until_ready_and_failed_when_seldon_says_so(
     assert failed.status.phase == "Failed"
 
 
-def test_direct_replaces_stable():
-    plan = advance(spec(), serving(), V2, obs(10))
+def test_direct_replaces_stable_once_the_new_version_is_ready():
+    waiting = advance(spec(), serving(), V2, obs(10, ready=(V1,)))
+    assert waiting.status.stable == V1 and waiting.status.candidate == V2
+    assert {p.name: p.traffic for p in waiting.predictors} == {V1.predictor: 100, V2.predictor: 0}
+    plan = advance(spec(), waiting.status, V2, obs(20))
     assert plan.status.stable == V2 and plan.status.candidate is None
     assert [p.name for p in plan.predictors] == [V2.predictor]
     assert plan.promoted == V2
+
+
+def test_a_candidate_gets_traffic_only_once_ready_and_loses_it_if_it_stops_answering():
+    s = spec(CANARY)
+    plan = advance(s, serving(), V2, obs(0, ready=(V1,)))
+    assert plan.status.weights == {V1.predictor: 100, V2.predictor: 0}
+    plan = advance(s, plan.status, V2, obs(5))
+    assert plan.status.weights == {V1.predictor: 80, V2.predictor: 20}
+    assert plan.status.step_started_at == "1970-01-01T00:00:05Z"  # analysis counts from first traffic
+    plan = advance(s, plan.status, V2, obs(6, ready=(V1,)))
+    assert plan.status.weights == {V1.predictor: 100, V2.predictor: 0}
 
 
 def test_canary_walks_its_steps_and_promotes():

@@ -85,6 +85,7 @@ def predictors_of(obj: dict) -> dict[str, str]:
 
 
 def test_canary_shares_follow_the_weights_then_v2_is_promoted_and_v1_torn_down(kube, models, http):
+    """Every request of a healthy canary succeeds: the candidate gets traffic only once it is ready."""
     md = deploy_v1(kube, "canary", models)
     url = status(md)["seldon"]["address"]
     kube.patch("modeldeployments", "canary", {"spec": {
@@ -110,7 +111,7 @@ def test_canary_shares_follow_the_weights_then_v2_is_promoted_and_v1_torn_down(k
         # Traffic until the analysis moves on, then hold the next step for measuring.
         moved = lambda o: status(o).get("step") != step or status(o).get("phase") == "Serving"  # noqa: E731
         for _ in range(60):
-            send(url, ROWS[:40], http=http)
+            assert all(code == 200 for _, code, _ in send(url, ROWS[:40], http=http))
             if moved(kube.get("modeldeployments", "canary")):
                 break
         if step < 2:

@@ -240,9 +240,10 @@ async def test_watch_from_resource_version_and_timeout(http) -> None:
     assert len(lines) == 3
 
 
-async def test_watch_streams_live_events_with_selectors(http) -> None:
+async def test_watch_streams_live_events_with_selectors(http, api: EmbeddedAPIServer) -> None:
     async def produce() -> None:
-        await asyncio.sleep(0.2)
+        while not api.store.watch_count:  # write only once the watch listens: the events must come live
+            await asyncio.sleep(0.01)
         await call(http, "POST", MLP, project("plain"))
         await call(http, "POST", MLP, project("chosen", labels={"pick": "me"}))
         await call(http, "PATCH", f"{MLP}/chosen", {"metadata": {"labels": {"pick": None}}}, "application/merge-patch+json")

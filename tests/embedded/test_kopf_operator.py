@@ -89,7 +89,9 @@ async def test_kopf_create_update_timer_delete_with_finalizer(api: EmbeddedAPISe
         api.apply(_project("iris"))
         get = lambda: api.get(f"{GROUP}/{VERSION}", "MLProject", "iris")  # noqa: E731
 
-        obj = await _eventually(lambda: (o := get()) and o.get("status", {}).get("phase") == "Ready" and o)
+        # The timer may tick before the creation handler: wait for both to have written their status.
+        obj = await _eventually(lambda: (o := get()) and o.get("status", {}).get("phase") == "Ready"
+                                and o["status"].get("lastDatasetVersion") == "v1" and o)
         assert seen["create"] == ["iris"]
         assert obj["status"]["lastDatasetVersion"] == "v1"
         assert obj["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]

@@ -5,6 +5,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 import yaml
 
 from mlops_operator.embedded import EmbeddedAPIServer
@@ -144,3 +145,12 @@ def test_imperative_create_of_builtins_sends_protobuf_and_works(kubectl, threade
     assert threaded_api.get("v1", "Secret", "token", "team-a")["data"] == {"pw": "aHVudGVyMg=="}
     kubectl("delete", "namespace", "team-a")
     assert threaded_api.get("v1", "ConfigMap", "settings", "team-a") is None
+
+
+def test_apply_of_a_large_crd(kubectl, repo_root) -> None:
+    seldon = repo_root / "../shared/peer/seldon-core-v1.17.1/machinelearning.seldon.io_seldondeployments.yaml"
+    if not seldon.exists():
+        pytest.skip(f"Seldon Core CRD not found at {seldon}")
+    assert seldon.stat().st_size > 1024 * 1024  # over aiohttp's default body limit
+    assert "created" in kubectl("apply", "-f", str(seldon)).stdout
+    assert "seldondeployments" in kubectl("api-resources", "--api-group=machinelearning.seldon.io").stdout

@@ -134,3 +134,16 @@ def test_store_keeps_a_bounded_event_log() -> None:
     with pytest.raises(errors.ApiError) as gone:
         store.events_since(3)
     assert gone.value.code == 410
+
+
+def test_schema_message_expressions_and_embedded_resources() -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "replicas": {"type": "integer"},
+        "template": {"type": "object", "x-kubernetes-embedded-resource": True,
+                     "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}},
+    }, "x-kubernetes-validations": [{"rule": "self.replicas < 5",
+                                      "messageExpression": "'replicas is ' + string(self.replicas) + ', limit 4'"}]}}}
+    result = check_object(schema, {"spec": {"replicas": 7, "template": {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"x": 1}}}})
+    assert [cause["message"] for cause in result.causes] == ['Invalid value: "object": replicas is 7, limit 4']
+    assert result.obj["spec"]["template"]["kind"] == "Pod" and result.unknown_fields == []

@@ -5,11 +5,10 @@ import json
 
 import aiohttp
 import pytest
-from embedded_helpers import REPO
 
 from mlops_operator.embedded import EmbeddedAPIServer
 
-SELDON_CRD = REPO.parent / "shared/peer/seldon-core-v1.17.1/machinelearning.seldon.io_seldondeployments.yaml"
+SELDON_CRD = "../shared/peer/seldon-core-v1.17.1/machinelearning.seldon.io_seldondeployments.yaml"
 SDEP = "/apis/machinelearning.seldon.io/v1/namespaces/default/seldondeployments"
 
 
@@ -23,10 +22,11 @@ def seldon_deployment() -> dict:
             "spec": {"protocol": "v2", "predictors": [predictor]}}
 
 
-async def test_seldon_deployment_round_trip(api: EmbeddedAPIServer) -> None:
-    if not SELDON_CRD.exists():
-        pytest.skip(f"Seldon Core CRD not found at {SELDON_CRD}")
-    api.apply_files(SELDON_CRD)
+async def test_seldon_deployment_round_trip(api: EmbeddedAPIServer, repo_root) -> None:
+    crd = repo_root / SELDON_CRD
+    if not crd.exists():
+        pytest.skip(f"Seldon Core CRD not found at {crd}")
+    api.apply_files(crd)
     async with aiohttp.ClientSession(api.url) as http:
         async with http.post(SDEP, json=seldon_deployment()) as response:
             created = await response.json()

@@ -5,26 +5,20 @@ import subprocess
 import sys
 import time
 
-from pathlib import Path
-
-import pytest
 import yaml
-from embedded_helpers import CRD_FILES, KUBECTL, Kubectl
 
 
-def test_standalone_server_process(tmp_path) -> None:
-    if not Path(KUBECTL).exists():
-        pytest.skip("kubectl is not installed (make debs installs kubernetes-client)")
+def test_standalone_server_process(tmp_path, crd_files, make_kubectl) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen([sys.executable, "-m", "mlops_operator.embedded", "--kubeconfig", str(kubeconfig),
-                                "--apply", *map(str, CRD_FILES)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                "--apply", *map(str, crd_files)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     try:
         line = process.stdout.readline()
         assert "embedded Kubernetes API serving at http://127.0.0.1:" in line, process.stderr.read()
         url = line.rsplit(" ", 1)[-1].strip()
         assert yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"] == url
-        assert "mlprojects" in Kubectl(kubeconfig)("api-resources", "--api-group=mlops.dev").stdout
+        assert "mlprojects" in make_kubectl(kubeconfig)("api-resources", "--api-group=mlops.dev").stdout
     finally:
         process.terminate()
         started = time.monotonic()

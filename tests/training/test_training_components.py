@@ -214,3 +214,49 @@ def test_model_directory_files(tmp_path):
     assert quantiles == sorted(quantiles) and quantiles[0] == frame["body_mass_g"].min()
     assert reference["features"]["sex"]["missingRate"] > 0
     assert json.loads((tmp_path / "metrics.json").read_text())["metric"]["value"] == 0.9
+
+
+def test_bool_features_train_with_and_without_missing_values():
+    frame = pd.DataFrame({"a": [1.0, 2, 3, 4, 5, 6, 7, 8], "flag": [True, False] * 4, "y": [0, 1] * 4})
+    features = modeling.feature_columns(frame, None, "y")
+    assert features[1] == {"name": "flag", "type": "bool"}
+    trial = {"id": "x-0", "candidate": "x", "estimator": "LogisticRegression", "hyperparameters": {}}
+    model = modeling.make_pipeline(trial, features, "classification", 0).fit(frame[["a", "flag"]], frame["y"])
+    assert list(model.predict(frame[["a", "flag"]])) == [0, 1] * 4  # flag alone separates the classes
+    holes = frame.astype({"flag": object})
+    holes.loc[2, "flag"] = None
+    model = modeling.make_pipeline(trial, features, "classification", 0).fit(holes[["a", "flag"]], holes["y"])
+    assert len(model.predict(holes[["a", "flag"]])) == 8
+
+
+async def test_mlserver_answers_for_every_column_datatype(tmp_path):
+    from mlserver.settings import ModelSettings
+    from mlserver.types import InferenceRequest
+    from mlserver_sklearn import SKLearnModel
+
+    frame = pd.DataFrame({
+        "size": [1.5, 2.5, 3.5, 4.5, 5.5, 6.5], "count": [1, 2, 3, 4, 5, 6],
+        "colour": ["red", "blue", "red", "blue", "red", "blue"], "flag": [True, False] * 3,
+        "price": [10.0, 20.0, 30.0, 40.0, 50.0, 60.0],
+    })
+    features = modeling.feature_columns(frame, None, "price")
+    assert [f["type"] for f in features] == ["float", "int", "string", "bool"]
+    trial = {"id": "r-0", "candidate": "r", "estimator": "LinearRegression", "hyperparameters": {}}
+    model = modeling.make_pipeline(trial, features, "regression", 0).fit(frame.drop(columns="price"), frame["price"])
+    modeldir.write(tmp_path, model, name="prices", version="1", features=features, target="price",
+                   task="regression", train_frame=frame, metrics={})
+    assert json.loads((tmp_path / "signature.json").read_text())["classes"] is None
+
+    settings = ModelSettings.model_validate_json((tmp_path / "model-settings.json").read_text())
+    settings._source = str(tmp_path / "model-settings.json")
+    served = SKLearnModel(settings)
+    await served.load()
+    request = InferenceRequest.model_validate({"parameters": {"content_type": "pd"}, "inputs": [
+        {"name": "size", "datatype": "FP64", "shape": [2], "data": [1.5, 6.5]},
+        {"name": "count", "datatype": "INT64", "shape": [2], "data": [1, 6]},
+        {"name": "colour", "datatype": "BYTES", "shape": [2], "data": ["red", "blue"]},
+        {"name": "flag", "datatype": "BOOL", "shape": [2], "data": [True, False]},
+    ]})
+    response = await served.predict(request)
+    expected = model.predict(frame.drop(columns="price").iloc[[0, 5]])
+    assert np.allclose(response.outputs[0].data.root, expected)

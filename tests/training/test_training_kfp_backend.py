@@ -4,11 +4,11 @@ from pathlib import Path
 import pytest
 
 from mlops_operator.settings import Settings
-from mlops_operator.training.backend import TrainingRequest, make_backend
+from mlops_operator.training.backend import TrainingRequest, make_backend, shutdown_backends
 from mlops_operator.training.kfp_backend import KfpBackend, RetryPolicy
 from mlops_operator.training.local_backend import LocalBackend
 
-from conftest import breast_cancer_project, wait_until_finished
+from training_helpers import breast_cancer_project, wait_until_finished
 from kfp_fake import FakeKfp
 
 FAST_RETRY = RetryPolicy(attempts=5, initial_delay=0.01, max_delay=0.05)
@@ -47,7 +47,7 @@ async def test_submitted_pipeline_runs_and_succeeds(fake, tmp_path):
     assert done.state == "Succeeded", done.message
     assert done.status["comparison"]["decision"] == "Blessed"
     assert done.status["pipeline"]["backend"] == "kfp" and done.status["pipeline"]["state"] == "SUCCEEDED"
-    assert done.status["pipeline"]["digest"] == done.status["lineage"]["pipelineDigest"]
+    assert first.status["pipeline"]["digest"] == done.status["lineage"]["pipelineDigest"]
     assert done.status["model"]["uri"] == (tmp_path / "artifacts").as_uri() + "/ml/cancer-kfp/model"
     assert fake.experiments and list(fake.experiments.values())[0]["display_name"] == "mlops-test"
 
@@ -147,9 +147,16 @@ async def test_unreachable_endpoint_is_lost_not_a_crash(tmp_path):
 
 def test_make_backend_follows_project_then_settings(tmp_path):
     settings = Settings(data_dir=tmp_path, kfp_endpoint="http://kfp.example:8888")
-    assert isinstance(make_backend(settings, small_project()), LocalBackend)
-    chosen = make_backend(settings, small_project(training={"backend": "kfp", "kfp": {"experiment": "e1"}}))
-    assert isinstance(chosen, KfpBackend)
-    assert chosen.endpoint == "http://kfp.example:8888" and chosen.experiment == "e1"
-    with pytest.raises(ValueError, match="training.kfp.endpoint"):
-        make_backend(Settings(data_dir=tmp_path), small_project(training={"backend": "kfp"}))
+    try:
+        local = make_backend(settings, small_project())
+        assert isinstance(local, LocalBackend)
+        assert make_backend(settings, small_project()) is local  # shared: it tracks its runner processes
+        chosen = make_backend(settings, small_project(training={"backend": "kfp", "kfp": {"experiment": "e1"}}))
+        assert isinstance(chosen, KfpBackend)
+        assert chosen.endpoint == "http://kfp.example:8888" and chosen.experiment == "e1"
+        other = make_backend(settings, small_project(training={"backend": "kfp", "kfp": {"experiment": "e2"}}))
+        assert other is not chosen and other.experiment == "e2"
+        with pytest.raises(ValueError, match="training.kfp.endpoint"):
+            make_backend(Settings(data_dir=tmp_path), small_project(training={"backend": "kfp"}))
+    finally:
+        shutdown_backends()

@@ -1,11 +1,8 @@
 """The local backend end to end: real kfp.local runs of the compiled pipeline on real data."""
-import asyncio
 import json
 import urllib.parse
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
@@ -19,7 +16,8 @@ from mlops_operator.api.trainingrun import TrainingRunStatus
 from mlops_operator.training.backend import STATUS_KEYS, TrainingRequest
 from mlops_operator.training.local_backend import LocalBackend
 
-from conftest import breast_cancer_project, penguins_project, run_to_completion, wait_until_finished
+from training_helpers import (  # noqa: F401 - local_backend is a fixture
+    breast_cancer_project, local_backend, penguins_project, run_to_completion, wait_until_finished)
 
 pytestmark = pytest.mark.e2e
 
@@ -154,6 +152,14 @@ async def test_schema_violation_fails_at_validation_naming_the_columns(tmp_path,
     assert "mean smoothness" in outcome.message and "missing" in outcome.message
     assert "mean texture:" not in outcome.message
     assert "model" not in outcome.status
+
+
+async def test_unreadable_dataset_fails_at_ingest(tmp_path, local_backend):
+    project = breast_cancer_project(dataset={"uri": str(tmp_path / "nowhere.csv"), "version": "1", "target": "y"})
+    request = TrainingRequest(namespace="ml", run_name="no-data", project=project)
+    outcome = await wait_until_finished(local_backend, request, await local_backend.submit(request))
+    assert outcome.state == "Failed"
+    assert outcome.message.startswith("step ingest failed:") and "nowhere.csv" in outcome.message
 
 
 async def test_unknown_estimator_fails_before_anything_runs(local_backend):

@@ -16,7 +16,7 @@ from mlops_operator.api.mlproject import MLProjectSpec
 from mlops_operator.training import pipeline
 from mlops_operator.training.pipeline import PipelineInputs, compile_pipeline
 
-from conftest import breast_cancer_project
+from training_helpers import breast_cancer_project
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "training-pipeline.yaml"

@@ -116,27 +116,33 @@ class _Turn:
             st.traffic = f"{100 - candidate_weight}/{candidate_weight}"
 
     def start_rollout(self, desired: ServedModel) -> None:
+        """The candidate starts with no traffic (mirrors only, for shadow) until it is ready."""
         st, strategy, now = self.status, self.spec.strategy, to_rfc3339(self.obs.now)
-        if strategy.type == "direct":
-            previous = st.stable
-            st.stable, st.candidate, st.step = desired, None, None
-            self.set_weights(None)
-            self.decide("Replaced", f"{desired.predictor} replaces {previous.predictor if previous else 'nothing'}", "Normal")
-            self.promoted = desired
-            return
         st.candidate, st.rolled_back = desired, None
         st.rollout_started_at = st.step_started_at = now
         st.failed_checks = 0
-        if strategy.type == "canary":
-            st.step = 0
-            self.set_weights(strategy.canary.steps[0])
-        elif strategy.type == "abtest":
-            st.step = None
-            self.set_weights(strategy.abtest.candidate_weight)
-        else:
-            st.step = None
+        st.step = 0 if strategy.type == "canary" else None
+        if strategy.type == "shadow":
             self.set_weights(None, shadow=True)
+        else:
+            self.set_weights(0)
         self.decide("Started", f"{strategy.type} release of {desired.predictor}", "Normal")
+
+    def step_weight(self) -> int | None:
+        """The candidate's share at the current step (None: shadow, which never serves clients)."""
+        strategy, st = self.spec.strategy, self.status
+        if strategy.type == "canary":
+            return strategy.canary.steps[st.step or 0]
+        if strategy.type == "abtest":
+            return strategy.abtest.candidate_weight
+        return None
+
+    def route_candidate(self) -> None:
+        """Give a ready candidate its step's share; the analysis window opens when traffic flows."""
+        weight = self.step_weight()
+        if weight is not None and self.status.weights.get(self.status.candidate.predictor) != weight:
+            self.set_weights(weight)
+            self.status.step_started_at = to_rfc3339(self.obs.now)
 
     def promote(self, reason: str) -> None:
         st = self.status
@@ -197,10 +203,15 @@ class _Turn:
             started = from_rfc3339(st.rollout_started_at or to_rfc3339(obs.now))
             if obs.now - started >= strategy.progress_deadline_seconds():
                 return self.rollback(f"candidate not ready within progressDeadline {strategy.progress_deadline}")
-            st.step_started_at = to_rfc3339(obs.now)  # the analysis window opens once the candidate serves
+            if strategy.type != "shadow":
+                self.set_weights(0)  # clients never wait on a candidate that cannot answer
+            st.step_started_at = to_rfc3339(obs.now)
             return self.decide("Waiting", f"waiting for {cand.predictor} to become ready")
         if promote:
             return self.promote(f"promoted by annotation {PROMOTE_ANNOTATION}")
+        if strategy.type == "direct":
+            return self.promote(f"{cand.predictor} is ready and replaces {st.stable.predictor}")
+        self.route_candidate()
         if self.spec.paused:
             st.step_started_at = to_rfc3339(obs.now)
             return self.decide("Paused", "spec.paused is true")

@@ -58,16 +58,21 @@ def _compile(rule: str) -> Any:
     return cel.compile(rule)
 
 
-def evaluate_rule(rule: str, value: Any) -> bool:
-    """True when `rule` holds for `self = value`; RuleError when it cannot be evaluated."""
+def evaluate_expression(expression: str, value: Any) -> Any:
+    """The value of a CEL expression with `self = value`; RuleError when it cannot be evaluated."""
     try:
-        program = _compile(rule)
+        program = _compile(expression)
         context = cel.Context(variables={"self": value}, functions=KUBERNETES_LIST_FUNCTIONS)
-        result = program.execute(context)
+        return program.execute(context)
     except KeyError as exc:
         raise RuleError(f"no such key: {exc.args[0] if exc.args else exc}") from None
     except Exception as exc:  # the cel library raises plain ValueError/RuntimeError/TypeError
         raise RuleError(str(exc)) from None
+
+
+def evaluate_rule(rule: str, value: Any) -> bool:
+    """True when `rule` holds for `self = value`; RuleError when it cannot be evaluated."""
+    result = evaluate_expression(rule, value)
     if not isinstance(result, bool):
         raise RuleError(f"rule did not evaluate to a bool: {result!r}")
     return result

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cel_rules import RuleError, evaluate_rule
+from .cel_rules import RuleError, evaluate_expression, evaluate_rule
 
 _JSON_TYPES = {"object": "object", "array": "array", "string": "string", "integer": "integer",
                "number": "number", "boolean": "boolean"}
@@ -95,7 +95,8 @@ class _Walker:
                       f'"{_type_name(value)}"')
             return value
         if isinstance(value, dict):
-            value = self._object(schema, value, path, root)
+            embedded = bool(schema.get("x-kubernetes-embedded-resource"))  # keeps apiVersion/kind/metadata
+            value = self._object(schema, value, path, root or embedded)
         elif isinstance(value, list):
             value = self._array(schema, value, path)
         else:
@@ -204,6 +205,11 @@ class _Walker:
                 continue  # transition rules need the previous object; not evaluated here
             rule_path = path + (rule.get("fieldPath") or "")
             message = rule.get("message") or f"failed rule: {expression}"
+            if rule.get("messageExpression"):
+                try:
+                    message = str(evaluate_expression(rule["messageExpression"], value))
+                except RuleError:
+                    pass  # like the API server: fall back to the static message
             try:
                 ok = evaluate_rule(expression, value)
             except RuleError as exc:

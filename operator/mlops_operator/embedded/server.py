@@ -17,6 +17,7 @@ from .resources import Registry, ResourceType
 from .store import ObjectStore
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 10x faster on big CRDs (Seldon's is 1 MB)
+MAX_BODY_BYTES = 3 * 1024 * 1024  # the Kubernetes API server's request-size limit
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
@@ -62,7 +63,13 @@ class EmbeddedAPIServer:
             raise RuntimeError("the embedded API server is already started")
         self._loop = asyncio.get_running_loop()
         await self.emulator.__aenter__()
-        server = aiohttp.web.Server(self.emulator, access_log=None)  # kopf and kubectl poll a lot: keep logs quiet
+        loop = self._loop
+
+        def make_request(message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> aiohttp.web.BaseRequest:
+            return aiohttp.web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=MAX_BODY_BYTES)
+
+        # No access log: kopf and kubectl poll a lot. Bodies up to 3 MiB: big CRDs (Seldon's) exceed aiohttp's 1 MiB.
+        server = aiohttp.web.Server(self.emulator, request_factory=make_request, access_log=None)
         runner = aiohttp.web.ServerRunner(server, shutdown_timeout=1.0, handle_signals=False)
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, self.host, self.port)

@@ -111,6 +111,11 @@ class ObjectStore:
     def unsubscribe(self, queue: asyncio.Queue[WatchEvent | None]) -> None:
         self._watchers.discard(queue)
 
+    @property
+    def watch_count(self) -> int:
+        """Open watch streams (each subscribed to every change)."""
+        return len(self._watchers)
+
     def close_watches(self) -> None:
         """End every open watch (at shutdown): each watcher receives None."""
         for queue in list(self._watchers):

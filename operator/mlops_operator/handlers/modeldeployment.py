@@ -28,6 +28,7 @@ from ..decisions.seldon import (
     seldon_status,
 )
 from ..metrics.base import MetricsProvider
+from ..metrics.select import make_metrics_provider
 from ..telemetry import CANARY_WEIGHT, ROLLBACKS, counts_errors
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
@@ -42,15 +43,8 @@ async def _splitter_address(namespace: str, name: str) -> str | None:
 def metrics_provider() -> MetricsProvider:
     """One provider for the operator's life: the scrape provider keeps the baselines of each step."""
     settings = operator_settings()
-    if settings.metrics_provider == "prometheus":
-        from ..metrics.prometheus import PrometheusMetricsProvider
-
-        if not settings.prometheus_url:
-            raise ValueError("MLOPS_PROMETHEUS_URL is required with MLOPS_METRICS_PROVIDER=prometheus")
-        return PrometheusMetricsProvider(settings.prometheus_url)
-    from ..metrics.scrape import ScrapeMetricsProvider
-
-    return ScrapeMetricsProvider(_splitter_address)
+    return make_metrics_provider(settings.metrics_provider, prometheus_url=settings.prometheus_url,
+                                 address_resolver=_splitter_address)
 
 
 def resolve_model(

@@ -21,7 +21,7 @@ import aiohttp
 from mlops_operator.api.modeldeployment import ArmMetrics
 
 from .base import arm_metrics_from_counts
-from .names import ROLE_SHADOW, MetricFlavour, splitter_flavour
+from .names import ROLE_SHADOW, MetricFlavour, seldon_flavour
 
 
 class PrometheusError(RuntimeError):
@@ -29,7 +29,7 @@ class PrometheusError(RuntimeError):
 
 
 class PrometheusMetricsProvider:
-    """MetricsProvider answering with instant PromQL queries."""
+    """MetricsProvider answering with instant PromQL queries (Seldon's executor series by default)."""
 
     def __init__(
         self,
@@ -42,7 +42,7 @@ class PrometheusMetricsProvider:
         timeout: float = 10.0,
     ):
         self.url = url.rstrip("/")
-        self.flavour = flavour or splitter_flavour()
+        self.flavour = flavour or seldon_flavour()  # clusters; splitter_flavour() for a local splitter
         self._padding = max(0.0, padding_seconds)
         self._min_window = max(1, int(min_window_seconds))
         self._clock = clock

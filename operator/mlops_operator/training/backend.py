@@ -65,15 +65,37 @@ def compose_status(pipeline: dict[str, Any], result: dict[str, Any] | None) -> d
     return status
 
 
+_backends: dict[tuple, TrainingBackend] = {}
+
+
 def make_backend(settings: Settings, project: MLProjectSpec, artifact_root: str | None = None) -> TrainingBackend:
-    """The backend the project asks for (training.backend), else the operator's default."""
+    """The backend the project asks for (training.backend), else the operator's default.
+
+    Backends are shared per configuration, so the local backend keeps track of the runner
+    processes it started across reconciliations, and the KFP backend reuses its client.
+    """
     kind = project.training.backend or settings.training_backend
     if kind == "local":
         from .local_backend import LocalBackend
 
-        return LocalBackend(data_dir=settings.data_dir, image=settings.components_image)
+        key: tuple = ("local", str(settings.data_dir), settings.components_image)
+        if key not in _backends:
+            _backends[key] = LocalBackend(data_dir=settings.data_dir, image=settings.components_image)
+        return _backends[key]
     if kind == "kfp":
         from .kfp_backend import KfpBackend
 
-        return KfpBackend.from_settings(settings, project, artifact_root=artifact_root)
+        backend = KfpBackend.from_settings(settings, project, artifact_root=artifact_root)
+        key = ("kfp", backend.endpoint, backend.experiment, backend.namespace, backend.image,
+               backend.artifact_root, str(backend.package_dir))
+        return _backends.setdefault(key, backend)
     raise ValueError(f"training.backend: unknown backend {kind!r}; use local or kfp")
+
+
+def shutdown_backends() -> None:
+    """Stop local runner processes started by this operator process (for a clean exit and tests)."""
+    for backend in list(_backends.values()):
+        terminate = getattr(backend, "terminate", None)
+        if terminate is not None:
+            terminate()
+    _backends.clear()

@@ -198,12 +198,8 @@ class KfpBackend:
 
     def _poll(self, request: TrainingRequest, run_id: str) -> TrainingOutcome:
         run = self._call("get_run", lambda: self._client.get_run(run_id))
-        digest = None
-        try:
-            digest = self.inputs(request).digest()
-        except Exception:  # the digest is informative only
-            pass
-        return self._outcome(request, run, digest)
+        # The digest was reported at submit; the poll's request may lack the champion it was built with.
+        return self._outcome(request, run, digest=None)
 
     def _outcome(self, request: TrainingRequest, run, digest: str | None) -> TrainingOutcome:
         raw_state = str(getattr(run, "state", None) or "RUNTIME_STATE_UNSPECIFIED")

@@ -5,6 +5,7 @@ default, and the candidate grid becomes the static items of a `dsl.ParallelFor`,
 YAML alone fully describes the run. The same inputs always compile to the same bytes; compiled
 packages are cached by the digest of their inputs, and that digest goes to status.pipeline.digest.
 """
+# No `from __future__ import annotations` here: kfp reads the pipeline function's annotations at runtime.
 
 import hashlib
 import json
@@ -169,6 +170,8 @@ def build(inputs: PipelineInputs):
     return training_pipeline
 
 
+#: Compiled packages kept in memory; runs are compiled once each, so a small bound suffices.
+CACHE_SIZE = 64
 _cache: dict[str, CompiledPipeline] = {}
 _cache_lock = threading.Lock()
 
@@ -183,4 +186,6 @@ def compile_pipeline(inputs: PipelineInputs) -> CompiledPipeline:
                 path = Path(scratch) / "pipeline.yaml"
                 compiler.Compiler().compile(build(inputs), str(path))
                 cached = _cache[digest] = CompiledPipeline(digest=digest, yaml_text=path.read_text())
+                while len(_cache) > CACHE_SIZE:
+                    _cache.pop(next(iter(_cache)))  # oldest first: dicts keep insertion order
         return cached

@@ -1,4 +1,6 @@
-"""Shared helpers of the training tests: example projects, a local backend, waiting for outcomes."""
+"""Shared helpers of the training tests: example projects, a local backend fixture, waiting for outcomes.
+
+A plain module (not conftest.py) so its name cannot clash with other test directories' conftest."""
 import asyncio
 import time
 from pathlib import Path

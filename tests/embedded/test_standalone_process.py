@@ -1,11 +1,15 @@
-"""`python -m mlops_operator.embedded` as a real process: serves, writes a kubeconfig, stops on SIGTERM."""
+"""Lifecycles: `python -m mlops_operator.embedded` as a real process, and the threaded server's cleanup."""
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
+import pytest
 import yaml
+
+from mlops_operator.embedded import ThreadedAPIServer
 
 
 def test_standalone_server_process(tmp_path, crd_files, make_kubectl) -> None:
@@ -24,3 +28,12 @@ def test_standalone_server_process(tmp_path, crd_files, make_kubectl) -> None:
         started = time.monotonic()
         process.communicate(timeout=20)
     assert process.returncode == 0 and time.monotonic() - started < 20
+
+
+def test_threaded_server_cleans_up_when_its_port_is_taken() -> None:
+    with ThreadedAPIServer() as first:
+        before = set(threading.enumerate())
+        with pytest.raises(OSError):
+            with ThreadedAPIServer(port=first.port):
+                pass
+        assert set(threading.enumerate()) == before

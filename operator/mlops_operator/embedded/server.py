@@ -71,11 +71,15 @@ class EmbeddedAPIServer:
         # No access log: kopf and kubectl poll a lot. Bodies up to 3 MiB: big CRDs (Seldon's) exceed aiohttp's 1 MiB.
         server = aiohttp.web.Server(self.emulator, request_factory=make_request, access_log=None)
         runner = aiohttp.web.ServerRunner(server, shutdown_timeout=1.0, handle_signals=False)
-        await runner.setup()
-        site = aiohttp.web.TCPSite(runner, self.host, self.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.port
+        try:
+            await runner.setup()
+            site = aiohttp.web.TCPSite(runner, self.host, self.port)
+            await site.start()
+        except BaseException:  # e.g. the port is taken: release what was set up
+            await runner.cleanup()
+            await self.emulator.__aexit__(None, None, None)
+            raise
+        self.port = runner.addresses[0][1] if runner.addresses else self.port
         self.emulator.address = f"{self.host}:{self.port}"
         self._runner = runner
 
@@ -196,7 +200,11 @@ class ThreadedAPIServer:
             await server.start()
             return server
 
-        self.server = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(timeout=30)
+        try:
+            self.server = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(timeout=30)
+        except BaseException:
+            self.stop()  # e.g. the port is taken: do not leave the loop thread behind
+            raise
         return self.server
 
     def stop(self) -> None:

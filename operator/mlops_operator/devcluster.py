@@ -48,14 +48,16 @@ def operator_env(kubeconfig: Path, workdir: Path, interval: float) -> dict[str, 
     }
 
 
-async def start_operator(kubeconfig: Path, workdir: Path, interval: float, log: Path) -> asyncio.subprocess.Process:
+async def start_operator(
+    kubeconfig: Path, workdir: Path, interval: float, log: Path, env: dict[str, str] | None = None,
+) -> asyncio.subprocess.Process:
     """The operator exactly as the container runs it, in its own process group."""
     out = log.open("ab")
     try:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "kopf", "run", "--standalone", "--all-namespaces",
             "-m", "mlops_operator.handlers",
-            env=operator_env(kubeconfig, workdir, interval), stdout=out, stderr=out, start_new_session=True,
+            env={**operator_env(kubeconfig, workdir, interval), **(env or {})}, stdout=out, stderr=out, start_new_session=True,
         )
     finally:
         out.close()
@@ -86,8 +88,11 @@ def load_documents(*paths: Path) -> list[dict]:
 @contextlib.asynccontextmanager
 async def dev_cluster(
     workdir: Path, *, port: int = 0, interval: float = 2.0, examples: Path | None = EXAMPLES,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[DevCluster]:
-    """Bring everything up; tear everything down (processes included) on exit."""
+    """Bring everything up; tear everything down (processes included) on exit.
+
+    `env` overrides the operator's environment (e.g. the kfp training backend and its endpoint)."""
     workdir.mkdir(parents=True, exist_ok=True)
     api = EmbeddedAPIServer(port=port)
     await api.start()
@@ -97,7 +102,7 @@ async def dev_cluster(
         controller = LocalSeldonController(api.url, work_dir=workdir / "serving")
         await controller.start()
         try:
-            operator = await start_operator(kubeconfig, workdir, interval, workdir / "operator.log")
+            operator = await start_operator(kubeconfig, workdir, interval, workdir / "operator.log", env)
             try:
                 if examples is not None:
                     for doc in load_documents(examples):

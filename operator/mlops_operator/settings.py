@@ -17,6 +17,7 @@ class Settings:
     kfp_endpoint: str | None = None
     kfp_namespace: str = "kubeflow"
     kfp_experiment: str = "mlops-operator"
+    artifact_root: str = "s3://mlpipeline/mlops-operator"
     metrics_provider: Literal["scrape", "prometheus"] = "scrape"
     prometheus_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(".dev"))
@@ -38,6 +39,7 @@ class Settings:
             kfp_endpoint=os.environ.get("MLOPS_KFP_ENDPOINT") or None,
             kfp_namespace=_env("MLOPS_KFP_NAMESPACE", "kubeflow"),
             kfp_experiment=_env("MLOPS_KFP_EXPERIMENT", "mlops-operator"),
+            artifact_root=_env("MLOPS_ARTIFACT_ROOT", cls.artifact_root),
             metrics_provider=provider,  # type: ignore[arg-type]
             prometheus_url=os.environ.get("MLOPS_PROMETHEUS_URL") or None,
             data_dir=Path(_env("MLOPS_DATA_DIR", ".dev")).resolve(),

@@ -16,7 +16,10 @@ def test_running_and_failed():
     assert run_verdict("Running", "", {}, ApprovalPolicy(), None, NOW).phase == "Running"
     failed = run_verdict("Failed", "validate: column age out of range", {}, ApprovalPolicy(), None, NOW)
     assert failed.phase == "Failed" and failed.event == ("Warning", "PipelineFailed", "validate: column age out of range")
-    assert run_verdict("Lost", "KFP unreachable", {}, ApprovalPolicy(), None, NOW).reason == "PipelineLost"
+    retrying = run_verdict("Lost", "KFP unreachable", {}, ApprovalPolicy(), None, NOW, attempts=1)
+    assert retrying.phase == "Running" and retrying.reason == "PipelineLost" and "attempt 2 of 3" in retrying.message
+    gave_up = run_verdict("Lost", "KFP unreachable", {}, ApprovalPolicy(), None, NOW, attempts=3)
+    assert gave_up.phase == "Failed" and gave_up.reason == "PipelineLost"
 
 
 def test_rejected_names_both_numbers():

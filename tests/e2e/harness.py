@@ -21,8 +21,8 @@ GROUP, VERSION = "mlops.dev", "v1alpha1"
 class ThreadedDevCluster:
     """Runs `dev_cluster` on its own event loop in a thread, so tests can be plain sync code."""
 
-    def __init__(self, workdir: Path, examples: Path | None):
-        self.workdir, self.examples = workdir, examples
+    def __init__(self, workdir: Path, examples: Path | None, env: dict[str, str] | None = None):
+        self.workdir, self.examples, self.env = workdir, examples, env
         self.cluster: DevCluster | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -40,7 +40,7 @@ class ThreadedDevCluster:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
-        async with dev_cluster(self.workdir, interval=1.0, examples=self.examples) as cluster:
+        async with dev_cluster(self.workdir, interval=1.0, examples=self.examples, env=self.env) as cluster:
             self.cluster = cluster
             self._ready.set()
             await self._stop.wait()

@@ -9,6 +9,8 @@ from ..api.trainingrun import Approval, ApprovalRecord
 
 #: Pipeline states from a training backend.
 RUNNING_STATES = frozenset({"Pending", "Running"})
+#: Times a lost pipeline (backend unreachable, runner gone) is submitted again before the run fails.
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,19 @@ def approval_verdict(policy: ApprovalPolicy, approval: Approval | None, now: str
 
 
 def run_verdict(
-    state: str, message: str, status: dict[str, Any], policy: ApprovalPolicy, approval: Approval | None, now: str
+    state: str, message: str, status: dict[str, Any], policy: ApprovalPolicy, approval: Approval | None, now: str,
+    attempts: int = 1,
 ) -> RunVerdict:
-    """Map a backend outcome (state, message, camelCase status fields) onto the run's phase."""
+    """Map a backend outcome (state, message, camelCase status fields) onto the run's phase.
+
+    `attempts` counts submissions so far: a lost pipeline is submitted again (backends make that
+    idempotent) until MAX_ATTEMPTS, then the run fails.
+    """
     if state in RUNNING_STATES:
         return RunVerdict("Running", False, "PipelineRunning", message or f"pipeline {state.lower()}")
+    if state == "Lost" and attempts < MAX_ATTEMPTS:
+        text = f"{message}; submitting again (attempt {attempts + 1} of {MAX_ATTEMPTS})"
+        return RunVerdict("Running", False, "PipelineLost", text, ("Warning", "PipelineLost", text))
     if state in ("Failed", "Lost"):
         reason = "PipelineFailed" if state == "Failed" else "PipelineLost"
         return RunVerdict("Failed", False, reason, message, ("Warning", reason, message))

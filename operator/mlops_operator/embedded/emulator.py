@@ -56,6 +56,29 @@ def _action(method: str, path: routing.ResourcePath | None, query: Any) -> enums
             "DELETE": enums.action.DELETE}.get(method)
 
 
+@attrs.frozen
+class AuditedCall:
+    """One API call in RBAC terms: who (User-Agent), verb, group, resource, subresource."""
+
+    user_agent: str
+    verb: str
+    group: str
+    resource: str
+    subresource: str | None
+    namespaced: bool
+
+
+def audited_call(raw: aiohttp.web.BaseRequest, path: routing.ResourcePath) -> AuditedCall:
+    named = path.name is not None
+    verb = {
+        "GET": "get" if named else ("watch" if raw.query.get("watch", "").lower() in ("true", "1") else "list"),
+        "POST": "create", "PUT": "update", "PATCH": "patch",
+        "DELETE": "delete" if named else "deletecollection",
+    }.get(raw.method, raw.method.lower())
+    return AuditedCall(raw.headers.get("User-Agent", ""), verb, path.group, path.plural, path.subresource,
+                       path.namespace is not None)
+
+
 def _kmock_request(raw: aiohttp.web.BaseRequest, body: bytes) -> rendering.Request:
     """kmock's request record, built from our router (kmock's parser fails on `/api/v1/namespaces`)."""
     route = routing.parse(raw.path)
@@ -83,6 +106,9 @@ class EmbeddedKubernetes(KubernetesEmulator):
     watch_history: int = 10_000
     address: str = "127.0.0.1"
     _builtin_reactions: int = attrs.field(default=0, init=False)
+    request_count: int = attrs.field(default=0, init=False)
+    #: Distinct calls per client, like an audit log reduced to RBAC terms; finite, so unbounded is fine.
+    calls: "collections.Counter[AuditedCall]" = attrs.field(factory=collections.Counter, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -129,11 +155,13 @@ class EmbeddedKubernetes(KubernetesEmulator):
     # -- dispatch -------------------------------------------------------------------------------
 
     async def _serve(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        self.request_count += 1
         route = routing.parse(raw.path)
         if route is None:
             raise errors.resource_not_found(raw.path)
         if route.kind == "resource":
             assert route.resource is not None
+            self.calls[audited_call(raw, route.resource)] += 1
             return await self._serve_resource(raw, route.resource)
         if raw.method != "GET":
             raise errors.method_not_allowed()

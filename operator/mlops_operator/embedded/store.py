@@ -383,7 +383,21 @@ class ObjectStore:
                 self._drop_all(served)
         if resource.key == NAMESPACE_KEY:
             self._drop_namespace(old["metadata"]["name"])
+        self._collect_dependents(old["metadata"].get("uid"))
         return gone
+
+    def _collect_dependents(self, owner_uid: str | None) -> None:
+        """Background cascading deletion, as the garbage collector does on a cluster: an object whose
+        owners are all gone is deleted (its finalizers, if any, are honoured)."""
+        if not owner_uid:
+            return
+        live = {o["metadata"].get("uid") for objs in self._objects.values() for o in objs.values()}
+        for resource in self.registry.all():
+            for obj in list(self._objects.get(resource.key, {}).values()):
+                owners = {ref.get("uid") for ref in obj["metadata"].get("ownerReferences") or []}
+                if owner_uid in owners and not owners & live:
+                    meta = obj["metadata"]
+                    self.delete(resource, meta.get("namespace"), meta["name"])
 
     def _drop_all(self, resource: ResourceType) -> None:
         for obj in list(self._objects[resource.key].values()):

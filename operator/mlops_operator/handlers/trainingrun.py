@@ -73,15 +73,19 @@ async def reconcile_run(
     else:
         outcome = await backend.poll(request, pipeline["runId"])
 
+    attempts = int(pipeline.get("attempts") or 0) + (0 if pipeline.get("runId") else 1)
     fields = dict(outcome.status or {})
     fields.setdefault("pipeline", {})
     fields["pipeline"] = {**pipeline, **fields["pipeline"], "runId": outcome.run_id or pipeline.get("runId"),
-                          "url": outcome.url or pipeline.get("url"), "state": outcome.state}
+                          "url": outcome.url or pipeline.get("url"), "state": outcome.state, "attempts": attempts}
+    if outcome.state == "Lost":
+        fields["pipeline"]["runId"] = None  # the next turn submits again; backends find the run if it exists
     fields["lineage"] = {**lineage, **(fields.get("lineage") or {}),
                          "parentChampion": request.champion_run}
-    write_status(patch, status, {k: v for k, v in fields.items() if v is not None})
+    write_status(patch, status, fields)
 
-    verdict = run_verdict(outcome.state, outcome.message, fields, project.approval, run.approval, now_rfc3339())
+    verdict = run_verdict(outcome.state, outcome.message, fields, project.approval, run.approval, now_rfc3339(),
+                          attempts)
     if verdict.phase != "Running":
         patch.status["completionTime"] = status.get("completionTime") or now_rfc3339()
     if verdict.phase in TERMINAL_PHASES:

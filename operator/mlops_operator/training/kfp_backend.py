@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import tempfile
 import time
 import warnings
@@ -33,8 +32,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: Where runs write their outputs when nothing else is configured: KFP's own MinIO bucket.
-DEFAULT_ARTIFACT_ROOT = "s3://mlpipeline/mlops-operator"
-ARTIFACT_ROOT_ENV = "MLOPS_ARTIFACT_ROOT"
+DEFAULT_ARTIFACT_ROOT = Settings.artifact_root
 
 #: KFP v2beta1 RuntimeState -> outcome state.
 STATES = {
@@ -96,7 +94,7 @@ class KfpBackend:
             experiment=(kfp.experiment if kfp else None) or settings.kfp_experiment,
             namespace=kfp.namespace if kfp else None,
             image=settings.components_image,
-            artifact_root=artifact_root or os.environ.get(ARTIFACT_ROOT_ENV) or DEFAULT_ARTIFACT_ROOT,
+            artifact_root=artifact_root or settings.artifact_root,
             package_dir=settings.data_dir / "packages",
         )
 

@@ -22,7 +22,6 @@ class Settings:
     prometheus_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(".dev"))
     components_image: str = "ghcr.io/mlops-dev/mlops-components:0.1.0"
-    seldon_namespace: str | None = None
     reconcile_interval: float = 10.0
     metrics_port: int = 0
 
@@ -44,7 +43,6 @@ class Settings:
             prometheus_url=os.environ.get("MLOPS_PROMETHEUS_URL") or None,
             data_dir=Path(_env("MLOPS_DATA_DIR", ".dev")).resolve(),
             components_image=_env("MLOPS_COMPONENTS_IMAGE", cls.components_image),
-            seldon_namespace=os.environ.get("MLOPS_SELDON_NAMESPACE") or None,
             reconcile_interval=float(_env("MLOPS_RECONCILE_INTERVAL", "10")),
             metrics_port=int(_env("MLOPS_METRICS_PORT", "0")),
         )

@@ -4,6 +4,7 @@ the kubeconfig (kubernetes client, kubectl) and HTTP to the served address."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -12,10 +13,36 @@ from typing import Any, Callable
 import requests
 import pytest
 from kubernetes import client, config
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mlops_components import modeldir
 
 from mlops_operator.devcluster import DevCluster, dev_cluster
+from mlops_operator.serving.faulty import FAULTY_IMPLEMENTATION
 
 GROUP, VERSION = "mlops.dev", "v1alpha1"
+
+FEATURES = ["mean radius", "mean texture", "mean smoothness", "worst concavity"]
+FRAME = load_breast_cancer(as_frame=True).frame[FEATURES + ["target"]]
+ROWS = FRAME[FEATURES].to_dict("records")
+
+
+def make_model(path: Path, *, flip: bool = False, failure_rate: float | None = None) -> str:
+    """A real model directory as the pipeline's register step writes it; flip inverts the labels so
+    answers tell the models apart; failure_rate serves it with the faulty runtime."""
+    y = 1 - FRAME["target"] if flip else FRAME["target"]
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(FRAME[FEATURES], y)
+    modeldir.write(path, model, name="model", version=path.name, features=[{"name": f, "type": "float"} for f in FEATURES],
+                   target="target", task="classification", train_frame=FRAME, metrics={})
+    if failure_rate is not None:
+        settings = json.loads((path / "model-settings.json").read_text())
+        settings["implementation"] = FAULTY_IMPLEMENTATION
+        settings.setdefault("parameters", {})["extra"] = {"failure_rate": failure_rate}
+        (path / "model-settings.json").write_text(json.dumps(settings))
+    return path.resolve().as_uri()
 
 
 class ThreadedDevCluster:

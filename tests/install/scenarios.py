@@ -7,7 +7,6 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "default": {},
     "namespaced-2": {"watchNamespaces": ["team-a", "team-b"]},
     "peering-2-replicas": {"replicas": 2, "peering": {"enabled": True, "name": "mlops"}},
-    "namespaced-seldon-elsewhere": {"watchNamespaces": ["team-a"], "serving": {"seldonNamespace": "seldon"}},
     "namespaced-peering": {"watchNamespaces": ["team-a", "team-b"], "replicas": 2, "peering": {"enabled": True}},
     "monitoring": {
         "metrics": {

@@ -153,7 +153,7 @@ def test_settings_reach_the_environment():
     assert env["MLOPS_KFP_NAMESPACE"] == "kubeflow"
     assert env["MLOPS_METRICS_PROVIDER"] == "prometheus"
     assert env["MLOPS_PROMETHEUS_URL"] == "http://prometheus-operated.monitoring:9090"
-    for name in ("MLOPS_DATA_DIR", "MLOPS_COMPONENTS_IMAGE", "MLOPS_SELDON_NAMESPACE", "MLOPS_RECONCILE_INTERVAL"):
+    for name in ("MLOPS_DATA_DIR", "MLOPS_COMPONENTS_IMAGE", "MLOPS_RECONCILE_INTERVAL", "MLOPS_ARTIFACT_ROOT"):
         assert name in env
 
 
@@ -203,24 +203,25 @@ def test_bad_values_fail_with_a_clear_message(values, message):
 # --- RBAC ----------------------------------------------------------------------------------------
 
 REQUIRED_EVERYWHERE = [
-    ("get", "mlops.dev", "mlprojects", None),
+    ("list", "mlops.dev", "mlprojects", None),
     ("watch", "mlops.dev", "trainingruns", None),
     ("list", "mlops.dev", "modeldeployments", None),
-    ("patch", "mlops.dev", "modeldeployments", None),
     ("create", "mlops.dev", "trainingruns", None),
+    ("get", "mlops.dev", "trainingruns", None),
     ("patch", "mlops.dev", "mlprojects", "status"),
-    ("update", "mlops.dev", "trainingruns", "status"),
-    ("get", "mlops.dev", "modeldeployments", "status"),
+    ("patch", "mlops.dev", "trainingruns", "status"),
+    ("patch", "mlops.dev", "modeldeployments", "status"),
     ("create", "machinelearning.seldon.io", "seldondeployments", None),
-    ("delete", "machinelearning.seldon.io", "seldondeployments", None),
-    ("watch", "machinelearning.seldon.io", "seldondeployments", None),
+    ("patch", "machinelearning.seldon.io", "seldondeployments", None),
     ("create", "", "events", None),
-    ("patch", "events.k8s.io", "events", None),
 ]
 NEVER = [
     ("create", "mlops.dev", "mlprojects", None),
     ("delete", "mlops.dev", "trainingruns", None),
     ("update", "mlops.dev", "modeldeployments", None),
+    ("patch", "mlops.dev", "modeldeployments", None),  # the operator never writes a user's spec or metadata
+    ("patch", "mlops.dev", "mlprojects", None),
+    ("delete", "machinelearning.seldon.io", "seldondeployments", None),  # garbage-collected with the owner
     ("get", "", "secrets", None),
     ("create", "", "pods", None),
     ("delete", "", "events", None),
@@ -242,7 +243,7 @@ def test_cluster_wide_rbac():
     for verb, group, resource, sub in NEVER:
         assert not allows(rules, verb, group, resource, sub), (verb, group, resource, sub)
     assert allows(rules, "watch", "apiextensions.k8s.io", "customresourcedefinitions")
-    assert allows(rules, "list", "", "namespaces")
+    assert not allows(rules, "list", "", "namespaces"), "kopf with --all-namespaces does not list namespaces"
     assert not allows(rules, "patch", "kopf.dev", "clusterkopfpeerings"), "standalone needs no peering"
 
 
@@ -264,25 +265,14 @@ def test_namespaced_mode_grants_only_the_watched_namespaces():
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     assert sorted(b["metadata"]["namespace"] for b in by_kind(objects, "RoleBinding")) == ["team-a", "team-b"]
     cluster = effective_rules(objects)
-    assert not allows(cluster, "get", "mlops.dev", "mlprojects"), "no cluster-wide access to our kinds"
+    assert not allows(cluster, "list", "mlops.dev", "mlprojects"), "no cluster-wide access to our kinds"
     assert not allows(cluster, "list", "", "namespaces")
     assert allows(cluster, "list", "apiextensions.k8s.io", "customresourcedefinitions")
     for ns in ("team-a", "team-b"):
         rules = effective_rules(objects, namespace=ns)
         for verb, group, resource, sub in REQUIRED_EVERYWHERE:
             assert allows(rules, verb, group, resource, sub), (ns, verb, group, resource, sub)
-    assert not allows(effective_rules(objects, namespace="default"), "get", "mlops.dev", "mlprojects")
-
-
-def test_unwatched_seldon_namespace_gets_serving_rights_only():
-    objects = render_chart(SCENARIOS["namespaced-seldon-elsewhere"])
-    seldon = effective_rules(objects, namespace="seldon")
-    for verb in ("get", "list", "watch", "create", "patch", "delete"):
-        assert allows(seldon, verb, "machinelearning.seldon.io", "seldondeployments")
-    assert not allows(seldon, "get", "mlops.dev", "mlprojects")
-    assert not by_kind(render_chart({"serving": {"seldonNamespace": "seldon"}}), "Role"), "cluster-wide covers it"
-    watched = render_chart({"watchNamespaces": ["team-a"], "serving": {"seldonNamespace": "team-a"}})
-    assert [r["metadata"]["name"] for r in by_kind(watched, "Role")] == ["mlops-operator"]
+    assert not allows(effective_rules(objects, namespace="default"), "list", "mlops.dev", "mlprojects")
 
 
 def test_bindings_point_at_the_operator_service_account(scenario):

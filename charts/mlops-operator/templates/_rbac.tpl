@@ -6,26 +6,23 @@ Each rule names the API calls the operator makes; no wildcard verbs or resources
 
 {{/* Rules on namespaced objects: granted by a ClusterRole (cluster-wide) or one Role per watched namespace. */}}
 {{- define "mlops-operator.rules.namespaced" -}}
-# Watch the three kinds and patch them (kopf finalizers/annotations, approval bookkeeping).
+# kopf lists and watches the three kinds; the operator writes nothing but their status.
 - apiGroups: ["mlops.dev"]
   resources: ["mlprojects", "trainingruns", "modeldeployments"]
-  verbs: ["get", "list", "watch", "patch"]
-# Start TrainingRuns (schedules, new dataset versions, drift).
+  verbs: ["list", "watch"]
+# Start TrainingRuns (new dataset versions, schedules); read one back when it already exists.
 - apiGroups: ["mlops.dev"]
   resources: ["trainingruns"]
-  verbs: ["create"]
+  verbs: ["create", "get"]
 # Write status through the status subresource.
 - apiGroups: ["mlops.dev"]
   resources: ["mlprojects/status", "trainingruns/status", "modeldeployments/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
 {{ include "mlops-operator.rules.serving" . }}
-# kopf posts events for handler progress and errors (core/v1 and events.k8s.io/v1).
+# Events on the three kinds (training verdicts, rollout decisions).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- if and .Values.peering.enabled (not (include "mlops-operator.clusterWide" .)) }}
 # kopf peering in namespaced mode: a KopfPeering in each watched namespace.
 - apiGroups: ["kopf.dev"]
@@ -34,12 +31,13 @@ Each rule names the API calls the operator makes; no wildcard verbs or resources
 {{- end }}
 {{- end }}
 
-{{/* Serving: also granted alone in serving.seldonNamespace when that namespace is not watched. */}}
+{{/* Serving: SeldonDeployments live beside their ModelDeployment (owner references stay in one namespace). */}}
 {{- define "mlops-operator.rules.serving" -}}
-# Serve models through Seldon Core.
+# One SeldonDeployment per ModelDeployment: read, create, patch. The garbage collector deletes it
+# with its owner, so no delete.
 - apiGroups: ["machinelearning.seldon.io"]
   resources: ["seldondeployments"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "create", "patch"]
 {{- end }}
 
 {{/* Rules on cluster-scoped objects: always a ClusterRole. */}}
@@ -47,12 +45,8 @@ Each rule names the API calls the operator makes; no wildcard verbs or resources
 # kopf discovers the served resources by watching CRDs.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 {{- if include "mlops-operator.clusterWide" . }}
-# Cluster-wide mode: kopf follows namespaces as they come and go.
-- apiGroups: [""]
-  resources: ["namespaces"]
-  verbs: ["get", "list", "watch"]
 {{- if .Values.peering.enabled }}
 # kopf peering in cluster-wide mode: one ClusterKopfPeering.
 - apiGroups: ["kopf.dev"]

@@ -16,11 +16,20 @@ def operator_settings() -> Settings:
     return Settings.from_env()
 
 
+class _QuietTimers(logging.Filter):
+    """Periodic reconciles succeed every few seconds; say so only when something else happens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and record.getMessage().startswith("Timer ")
+                    and record.getMessage().endswith(" succeeded."))
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_) -> None:
     # kopf's bookkeeping goes into status, never into metadata users (or Argo CD) own.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.lastHandledConfiguration")
+    logging.getLogger("kopf.objects").addFilter(_QuietTimers())
     settings.posting.level = logging.INFO
     settings.posting.reporting_component = "mlops-operator"
     settings.posting.reporting_instance = socket.gethostname()

@@ -37,7 +37,8 @@ crds: venv
 	$(PY) -m mlops_operator.crdgen crds
 
 bench: venv
-	$(PY) -m bench
+	@echo "(make bench ARGS=\"--objects 200\" for a quicker run)"
+	$(PY) -m bench $(ARGS)
 
 images:
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make images needs a running Docker engine" >&2; exit 1; }

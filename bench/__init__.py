@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` prints a table. Speed and memory targets live here, never in tests."""

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import requests
-import pytest
 from kubernetes import client, config
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression

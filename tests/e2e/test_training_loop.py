@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
-import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 

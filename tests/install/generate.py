@@ -5,7 +5,8 @@
 
 - manifests/base/*.yaml and the namespaced overlay's RBAC/patches: rendered from the Helm chart
   (so the RBAC rules exist once, in charts/mlops-operator/templates/_rbac.tpl);
-- manifests/argocd/argocd-cm-health.yaml: the argocd-cm keys, from manifests/argocd/health/*/*/health.lua.
+- manifests/argocd/health/*/*/health.lua: each kind's kind.lua followed by the shared common.lua.
+- manifests/argocd/argocd-cm-health.yaml: the argocd-cm keys, from those health.lua files.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .lua_health import health_kinds, health_script
+from .lua_health import HEALTH_DIR
 from .paths import ARGOCD_DIR, MANIFESTS_DIR, REPO_ROOT
 from .render import render_chart
 
@@ -110,11 +111,20 @@ def namespaced_overlay_files() -> dict[Path, str]:
     }
 
 
+def health_lua_files() -> dict[Path, str]:
+    """Each <Kind>/health.lua: its kind.lua header followed by the shared common.lua body."""
+    common = (HEALTH_DIR / "common.lua").read_text().split("\n", 3)[3]  # without common.lua's own comment
+    return {
+        header.parent / "health.lua": header.read_text() + "\n" + common
+        for header in sorted(HEALTH_DIR.glob("*/*/kind.lua"))
+    }
+
+
 def argocd_cm_files() -> dict[Path, str]:
     """argocd-cm keys resource.customizations.health.<group>_<Kind>, one per health.lua."""
     data = {
-        f"resource.customizations.health.{group}_{kind}": _Literal(health_script(group, kind))
-        for group, kind in health_kinds()
+        f"resource.customizations.health.{group}_{kind}": _Literal(script)
+        for (group, kind), script in _health_scripts().items()
     }
     configmap = {
         "apiVersion": "v1",
@@ -129,8 +139,12 @@ def argocd_cm_files() -> dict[Path, str]:
     return {ARGOCD_DIR / "argocd-cm-health.yaml": _dump([configmap], "manifests/argocd/health/*/*/health.lua")}
 
 
+def _health_scripts() -> dict[tuple[str, str], str]:
+    return {(path.parent.parent.name, path.parent.name): text for path, text in health_lua_files().items()}
+
+
 def generated_files() -> dict[Path, str]:
-    return {**base_files(), **namespaced_overlay_files(), **argocd_cm_files()}
+    return {**base_files(), **namespaced_overlay_files(), **health_lua_files(), **argocd_cm_files()}
 
 
 def stale_files() -> list[Path]:

@@ -53,6 +53,37 @@ def write_model_dir(path: Path, *, flip_labels: bool = False) -> Path:
     return path
 
 
+def seldon_deployment(namespace: str, name: str, *predictors) -> dict:
+    """The operator's SeldonDeployment for these predictors, owned by a ModelDeployment `name`."""
+    from mlops_operator.decisions.seldon import desired_seldon_deployment
+
+    owner = {"apiVersion": "mlops.dev/v1alpha1", "kind": "ModelDeployment", "name": name, "uid": "u-1"}
+    return desired_seldon_deployment(name, namespace, list(predictors), owner=owner, replicas=1, resources=None,
+                                     labels={})
+
+
+def group_alive(pid: int) -> bool:
+    """Whether any process of the process group led by `pid` still exists."""
+    import os
+
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
+    """Poll `condition` until it returns something truthy; that value is returned."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
 def copy_model_dir(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target

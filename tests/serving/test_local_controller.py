@@ -1,14 +1,12 @@
 """The local Seldon controller's watch shell against the real embedded Kubernetes API."""
 from __future__ import annotations
 
-import asyncio
-import os
-import time
 
 import pytest
 from seldon_schema import errors_of, peer_validator
+from serving_fixtures import group_alive, seldon_deployment, wait_until
 
-from mlops_operator.decisions.seldon import Predictor, desired_seldon_deployment, seldon_status
+from mlops_operator.decisions.seldon import Predictor, seldon_status
 from mlops_operator.embedded import EmbeddedAPIServer
 from mlops_operator.serving.controller import LocalSeldonController
 from mlops_operator.serving.crd import seldon_deployment_crd
@@ -16,29 +14,12 @@ from mlops_operator.serving.crd import seldon_deployment_crd
 pytestmark = pytest.mark.e2e
 
 NS, NAME = "default", "iris"
-OWNER = {"apiVersion": "mlops.dev/v1alpha1", "kind": "ModelDeployment", "name": NAME, "uid": "u-1"}
 
 
 def sdep(*predictors: Predictor) -> dict:
-    return desired_seldon_deployment(NAME, NS, list(predictors), owner=OWNER, replicas=1, resources=None, labels={})
+    return seldon_deployment(NS, NAME, *predictors)
 
 
-def group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-async def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_controller_realises_updates_and_deletes_via_the_api(model_dirs, tmp_path):
@@ -55,7 +36,7 @@ async def test_controller_realises_updates_and_deletes_via_the_api(model_dirs, t
                 status = seldon_status(obj)
                 return obj if status and status.state in ("Available", "Failed") else None
 
-            obj = await wait_for(available, 180, "the SeldonDeployment to be Available")
+            obj = await wait_until(available, 180, "the SeldonDeployment to be Available")
             assert obj["status"]["state"] == "Available", obj["status"]
             assert errors_of(peer_validator(), obj) == []  # what we wrote fits Seldon's own schema
             status = seldon_status(obj)
@@ -66,19 +47,19 @@ async def test_controller_realises_updates_and_deletes_via_the_api(model_dirs, t
 
             # A spec change arrives through the watch: weights move, processes stay.
             api.apply(sdep(Predictor("stable", stable, 30), Predictor("candidate", candidate, 70)))
-            await wait_for(lambda: {r.predictor: r.traffic for r in dep.splitter.routes} == {"stable": 30,
+            await wait_until(lambda: {r.predictor: r.traffic for r in dep.splitter.routes} == {"stable": 30,
                                                                                            "candidate": 70},
                            30, "the new weights")
             assert dep.pids() == pids
 
             # Deleting the object stops its processes.
             api.delete("machinelearning.seldon.io/v1", "SeldonDeployment", NAME, NS)
-            await wait_for(lambda: controller.realiser.get(NS, NAME) is None, 30, "the deployment to go")
-            await wait_for(lambda: not any(group_alive(pid) for pid in pids.values()), 30, "its processes to stop")
+            await wait_until(lambda: controller.realiser.get(NS, NAME) is None, 30, "the deployment to go")
+            await wait_until(lambda: not any(group_alive(pid) for pid in pids.values()), 30, "its processes to stop")
 
             # And a new one after that is realised again (the watch goes on).
             api.apply(sdep(Predictor("stable", stable, 100)))
-            obj = await wait_for(available, 180, "the second SeldonDeployment")
+            obj = await wait_until(available, 180, "the second SeldonDeployment")
             assert obj["status"]["state"] == "Available"
             last_pids = controller.realiser.get(NS, NAME).pids()
         finally:

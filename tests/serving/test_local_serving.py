@@ -10,9 +10,9 @@ import joblib
 import pytest
 from scipy.stats import chisquare
 from seldon_schema import errors_of, peer_validator
-from serving_fixtures import FEATURES, breast_cancer_frame, v2_request
+from serving_fixtures import FEATURES, breast_cancer_frame, group_alive, seldon_deployment, v2_request, wait_until
 
-from mlops_operator.decisions.seldon import Predictor, desired_seldon_deployment
+from mlops_operator.decisions.seldon import Predictor
 from mlops_operator.metrics import names
 from mlops_operator.serving.model_server import ModelServer
 from mlops_operator.serving.splitter import PREDICTOR_HEADER
@@ -21,38 +21,21 @@ from mlops_operator.serving.traffic import send_traffic_async
 pytestmark = pytest.mark.e2e
 
 NS, NAME = "ml", "iris"
-OWNER = {"apiVersion": "mlops.dev/v1alpha1", "kind": "ModelDeployment", "name": NAME, "uid": "u-1"}
 
 
 def sdep(*predictors: Predictor) -> dict:
-    return desired_seldon_deployment(NAME, NS, list(predictors), owner=OWNER, replicas=1, resources=None, labels={})
+    return seldon_deployment(NS, NAME, *predictors)
 
 
 def uri(path: Path) -> str:
     return f"file://{path}"
 
 
-def group_alive(pid: int) -> bool:
-    """Whether any process of the process group led by `pid` still exists."""
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
 
 def counter(splitter, metric: str, predictor: str, role: str = names.ROLE_PRIMARY) -> float:
     value = splitter.registry.get_sample_value(
         metric, {"namespace": NS, "deployment": NAME, "predictor": predictor, "role": role})
     return value or 0.0
-
-
-async def wait_until(condition, timeout: float = 30.0, what: str = "condition"):
-    for _ in range(int(timeout / 0.1)):
-        if condition():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_one_mlserver_process_answers_a_v2_request(model_dirs, tmp_path):
@@ -196,9 +179,7 @@ async def test_failures_are_reported_like_seldon(realiser, model_dirs, tmp_path)
     assert status["deploymentStatus"]["iris-broken-0-model"]["availableReplicas"] == 0
     assert errors_of(peer_validator("status"), status) == []
 
-    await realiser.apply(desired_seldon_deployment(
-        "remote", NS, [Predictor("stable", "s3://bucket/model", 100)],
-        owner=OWNER, replicas=1, resources=None, labels={}))
+    await realiser.apply(seldon_deployment(NS, "remote", Predictor("stable", "s3://bucket/model", 100)))
     status = await realiser.recorder.wait_state(NS, "remote", {"Failed"}, timeout=10)
     assert "file:// URIs only" in status["description"]
 

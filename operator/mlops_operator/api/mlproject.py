@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .common import ApiModel, Duration, LocalObjectReference, ObjectStatus, StatusModel
+from .common import ApiModel, LocalObjectReference, ObjectStatus, StatusModel
 
 ColumnType = Literal["float", "int", "string", "category", "bool"]
 MetricName = Literal["roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "rmse", "mae", "r2"]

@@ -7,6 +7,7 @@ local states = {
   Invalid = "Degraded",
   Degraded = "Degraded",
 }
+local verdictPhases = {}
 
 local function readyCondition(status)
   if status.conditions == nil then
@@ -42,8 +43,9 @@ if state == nil then
 end
 
 local ready = readyCondition(status)
--- A Ready phase with a False Ready condition (e.g. its champion can no longer be loaded) is not healthy.
-if state == "Healthy" and ready ~= nil and ready.status == "False" then
+-- A healthy phase with a False Ready condition is not healthy, unless the phase is itself a
+-- verdict (a finished TrainingRun's Ready condition only explains it).
+if state == "Healthy" and not verdictPhases[status.phase] and ready ~= nil and ready.status == "False" then
   state = "Degraded"
 end
 

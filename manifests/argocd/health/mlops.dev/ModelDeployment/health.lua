@@ -9,6 +9,7 @@ local states = {
   RolledBack = "Degraded",
   Failed = "Degraded",
 }
+local verdictPhases = {}
 
 local function readyCondition(status)
   if status.conditions == nil then
@@ -44,8 +45,9 @@ if state == nil then
 end
 
 local ready = readyCondition(status)
--- Serving while not Ready (e.g. the SeldonDeployment lost its pods) is not healthy.
-if state == "Healthy" and ready ~= nil and ready.status == "False" then
+-- A healthy phase with a False Ready condition is not healthy, unless the phase is itself a
+-- verdict (a finished TrainingRun's Ready condition only explains it).
+if state == "Healthy" and not verdictPhases[status.phase] and ready ~= nil and ready.status == "False" then
   state = "Degraded"
 end
 

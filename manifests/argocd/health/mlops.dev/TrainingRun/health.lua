@@ -11,6 +11,7 @@ local states = {
   Rejected = "Healthy",
   Failed = "Degraded",
 }
+local verdictPhases = { Blessed = true, Rejected = true }
 
 local function readyCondition(status)
   if status.conditions == nil then
@@ -45,8 +46,13 @@ if state == nil then
   return hs
 end
 
--- The phase of a finished run is its verdict; the Ready condition only explains it.
 local ready = readyCondition(status)
+-- A healthy phase with a False Ready condition is not healthy, unless the phase is itself a
+-- verdict (a finished TrainingRun's Ready condition only explains it).
+if state == "Healthy" and not verdictPhases[status.phase] and ready ~= nil and ready.status == "False" then
+  state = "Degraded"
+end
+
 hs.status = state
 if ready ~= nil and ready.message ~= nil and ready.message ~= "" then
   hs.message = status.phase .. ": " .. ready.message

@@ -1,6 +1,7 @@
 """ModelDeployment: observe Seldon and the metrics, let the state machine decide, write the plan."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from typing import Any
@@ -34,9 +35,12 @@ from .status import ready, reject_invalid, write_status
 from .config import operator_settings
 
 
+#: Serving address of each SeldonDeployment as last read by its reconcile (the scrape provider's lookup).
+_addresses: dict[tuple[str, str], str | None] = {}
+
+
 async def _splitter_address(namespace: str, name: str) -> str | None:
-    sdep = await kube.get(SELDON_API_VERSION, SELDON_PLURAL, namespace, name)
-    return ((sdep or {}).get("status") or {}).get("address", {}).get("url")
+    return _addresses.get((namespace, name))
 
 
 @functools.cache
@@ -106,6 +110,7 @@ async def reconcile_deployment(
 
     sdep = await kube.get(SELDON_API_VERSION, SELDON_PLURAL, namespace, name)
     seldon = seldon_status(sdep)
+    _addresses[(namespace, name)] = seldon.address if seldon else None
     serving = [m.predictor for m in (current.stable, current.candidate) if m is not None]
     up, failed = readiness(seldon, serving)
     provider = metrics_provider()
@@ -159,3 +164,11 @@ async def reconcile_deployment(
     message = why or (decision.reason if decision else "")
     new["conditions"] = ready(status, ok, reason, message, generation)
     write_status(patch, status, new)
+
+
+@kopf.on.delete(GROUP, VERSION, "modeldeployments", optional=True)  # optional: no finalizer
+def forget_deployment(name: str, namespace: str, **_: Any) -> None:
+    """The SeldonDeployment goes with its owner (garbage collection); drop what we kept about it."""
+    _addresses.pop((namespace, name), None)
+    with contextlib.suppress(KeyError):  # never reconciled by this process
+        CANARY_WEIGHT.remove(namespace, name)

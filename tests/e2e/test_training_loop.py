@@ -150,3 +150,15 @@ def test_what_only_the_operator_can_check_is_a_condition_naming_the_field(kube):
                 "metadata": {"name": "missing-run"}, "spec": {"model": {"trainingRun": "no-such-run"}}})
     md = kube.wait("modeldeployments", "missing-run", lambda o: phase(o) == "Pending", 60, "pending")
     assert ready(md)["message"].startswith("spec.model.trainingRun:")
+
+
+def test_a_drift_policy_the_operator_cannot_act_on_yet_is_reported_not_ignored(kube):
+    kube.create("mlprojects", {"apiVersion": "mlops.dev/v1alpha1", "kind": "MLProject", "metadata": {"name": "drifty"},
+                "spec": {"dataset": {"uri": "sklearn:iris", "version": "v1", "target": "target"},
+                         "candidates": [{"name": "lr", "estimator": "LogisticRegression"}],
+                         "drift": {"enabled": True, "retrain": True}}})
+    project = kube.wait("mlprojects", "drifty", lambda o: any(c["type"] == "DriftMonitoring"
+                        for c in status(o).get("conditions", [])), 60, "drift condition")
+    drift = next(c for c in status(project)["conditions"] if c["type"] == "DriftMonitoring")
+    assert (drift["status"], drift["reason"]) == ("Unknown", "NotImplemented")
+    assert drift["message"].startswith("spec.drift")

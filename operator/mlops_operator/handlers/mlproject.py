@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from ..api.common import GROUP, VERSION
+from ..api.common import GROUP, VERSION, Condition, set_condition
 from ..api.mlproject import MLProjectSpec, MLProjectStatus
 from ..decisions.project import plan_project
 from .. import kube
@@ -53,7 +53,12 @@ async def reconcile_project(
     message = (f"champion {champion.training_run} ({champion.metric}={champion.value})" if champion
                else "no blessed model yet")
     new["observedGeneration"] = generation
-    new["conditions"] = ready(status, True, plan.status.phase or "Ready", message, generation)
+    conditions = ready(status, True, plan.status.phase or "Ready", message, generation)
+    if project.drift.enabled:  # accepted by the API, not acted on yet: say so rather than stay silent
+        conditions = [c.wire() for c in set_condition(
+            [Condition.model_validate(c) for c in conditions], "DriftMonitoring", "Unknown", "NotImplemented",
+            "spec.drift is accepted but this operator version does not monitor drift yet", generation)]
+    new["conditions"] = conditions
     new.setdefault("serving", None)
     new.setdefault("champion", None)
     write_status(patch, status, new)

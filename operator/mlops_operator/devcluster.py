@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 from dataclasses import dataclass
@@ -118,6 +119,7 @@ async def dev_cluster(
 
 def usage(cluster: DevCluster) -> str:
     kc = cluster.kubeconfig
+    cli = "mlops-operator" if shutil.which("mlops-operator") else str(Path(sys.executable).parent / "mlops-operator")
     return "\n".join([
         f"Embedded Kubernetes API: {cluster.api.url}",
         f"Operator log:            {cluster.workdir / 'operator.log'}",
@@ -127,7 +129,8 @@ def usage(cluster: DevCluster) -> str:
         "  kubectl get mlp,tr,md",
         "  kubectl get tr -w",
         "  kubectl describe md breast-cancer",
-        "  mlops-operator traffic --deployment breast-cancer --dataset sklearn:breast_cancer -n 200",
+        f"  {cli} traffic --deployment breast-cancer -n 2000     # live traffic, then:",
+        "  kubectl patch mlp breast-cancer --type merge -p '{\"spec\":{\"dataset\":{\"version\":\"v2\"}}}'",
         "",
         "Ctrl-C stops everything.",
     ])

@@ -74,13 +74,17 @@ def test_trials_are_the_static_items_of_the_parallel_for():
     assert trials[2]["hyperparameters"] == {"C": 10.0, "max_iter": 1000}
 
 
-def test_compilation_is_deterministic_and_cached():
-    inputs = example_inputs()
-    first = compile_pipeline(inputs)
-    assert compile_pipeline(inputs) is first  # cache hit by digest
-    pipeline._cache.clear()
-    again = compile_pipeline(inputs)
-    assert again is not first and again.yaml_text == first.yaml_text and again.digest == first.digest
+def test_runs_of_one_project_compile_once_and_match_a_direct_compile():
+    first = example_inputs()
+    second = example_inputs(run_name="cancer-2", dataset_version="v2", champion_run=None, champion_model_uri=None,
+                            output_uri="file:///tmp/other")
+    pipeline._shapes.clear()
+    a, b = compile_pipeline(first), compile_pipeline(second)
+    assert len(pipeline._shapes) == 1  # one kfp compilation served both runs
+    assert a.yaml_text == pipeline.compile_now(first)
+    assert b.yaml_text == pipeline.compile_now(second)  # byte-identical to compiling that run on its own
+    assert a.yaml_text != b.yaml_text
+    assert compile_pipeline(first).yaml_text == a.yaml_text and compile_pipeline(first).digest == a.digest
 
 
 @pytest.mark.parametrize("change", [

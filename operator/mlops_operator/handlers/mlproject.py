@@ -7,7 +7,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from ..api.common import GROUP, VERSION, Condition, set_condition
+from ..api.common import API_VERSION, GROUP, VERSION, Condition, set_condition
 from ..api.mlproject import MLProjectSpec, MLProjectStatus
 from ..decisions.project import plan_project
 from .. import kube
@@ -40,7 +40,7 @@ async def reconcile_project(
     plan = plan_project(name, namespace, meta["uid"], project, current, runs, serving, time.time())
 
     for obj in plan.create:
-        await kube.create("mlops.dev/v1alpha1", "trainingruns", namespace, obj)
+        await kube.create(API_VERSION, "trainingruns", namespace, obj)
     for type_, reason, message in plan.events:
         kopf.event(body, type=type_, reason=reason, message=message)
 
@@ -52,8 +52,11 @@ async def reconcile_project(
         CHAMPION_METRIC.labels(namespace, name, champion.metric or "").set(champion.value)
     message = (f"champion {champion.training_run} ({champion.metric}={champion.value})" if champion
                else "no blessed model yet")
+    degraded = plan.status.phase == "Degraded"
+    if degraded:
+        message = f"the latest TrainingRun {plan.status.latest_run} failed; {message}"
     new["observedGeneration"] = generation
-    conditions = ready(status, True, plan.status.phase or "Ready", message, generation)
+    conditions = ready(status, not degraded, plan.status.phase or "Ready", message, generation)
     if project.drift.enabled:  # accepted by the API, not acted on yet: say so rather than stay silent
         conditions = [c.wire() for c in set_condition(
             [Condition.model_validate(c) for c in conditions], "DriftMonitoring", "Unknown", "NotImplemented",

@@ -55,23 +55,27 @@ async def reconcile_run(
 
     pipeline = dict(status.get("pipeline") or {})
     lineage = dict(status.get("lineage") or {})
-    champion = project_view["champion"] if not pipeline.get("runId") else {}
+    if pipeline:  # submitted before: keep comparing with the champion of that time
+        champion = {"trainingRun": lineage.get("parentChampion"), "modelUri": lineage.get("parentChampionUri")}
+    else:
+        champion = project_view["champion"]
     request = TrainingRequest(
         namespace=namespace,
         run_name=name,
         project=project,
         dataset_version=run.dataset_version or project.dataset.version,
-        champion_run=lineage.get("parentChampion") if pipeline.get("runId") else champion.get("trainingRun"),
-        champion_model_uri=lineage.get("parentChampionUri") if pipeline.get("runId") else champion.get("modelUri"),
+        champion_run=champion.get("trainingRun"),
+        champion_model_uri=champion.get("modelUri"),
     )
     backend = make_backend(operator_settings(), project)
-    if not pipeline.get("runId"):
+    if pipeline.get("runId"):
+        outcome = await backend.poll(request, pipeline["runId"])
+    else:
         outcome = await backend.submit(request)
         patch.status["startTime"] = status.get("startTime") or now_rfc3339()
-        kopf.event(body, type="Normal", reason="PipelineSubmitted",
-                   message=f"{outcome.state}: run {outcome.run_id} on {operator_settings().training_backend}")
-    else:
-        outcome = await backend.poll(request, pipeline["runId"])
+        if outcome.run_id:
+            kopf.event(body, type="Normal", reason="PipelineSubmitted",
+                       message=f"run {outcome.run_id} on {project.training.backend or operator_settings().training_backend}")
 
     attempts = int(pipeline.get("attempts") or 0) + (0 if pipeline.get("runId") else 1)
     fields = dict(outcome.status or {})
@@ -81,7 +85,7 @@ async def reconcile_run(
     if outcome.state == "Lost":
         fields["pipeline"]["runId"] = None  # the next turn submits again; backends find the run if it exists
     fields["lineage"] = {**lineage, **(fields.get("lineage") or {}),
-                         "parentChampion": request.champion_run}
+                         "parentChampion": request.champion_run, "parentChampionUri": request.champion_model_uri}
     write_status(patch, status, fields)
 
     verdict = run_verdict(outcome.state, outcome.message, fields, project.approval, run.approval, now_rfc3339(),

@@ -95,6 +95,9 @@ class FakeKfp:
 
     async def create_experiment(self, request):
         body = await request.json()
+        if any(e["display_name"] == body["display_name"] and e.get("namespace") == body.get("namespace")
+               for e in self.experiments.values()):  # names are unique per namespace, as on a real server
+            return web.json_response({"error": "experiment already exists", "code": 6}, status=409)
         experiment = {"experiment_id": str(uuid.uuid4()), "display_name": body["display_name"],
                       "namespace": body.get("namespace"), "created_at": _now(), "storage_state": "AVAILABLE"}
         self.experiments[experiment["experiment_id"]] = experiment

@@ -160,3 +160,24 @@ def test_make_backend_follows_project_then_settings(tmp_path):
             make_backend(Settings(data_dir=tmp_path), small_project(training={"backend": "kfp"}))
     finally:
         shutdown_backends()
+
+
+async def test_concurrent_submissions_create_one_experiment(fake, tmp_path):
+    import asyncio
+
+    backend = backend_for(fake, tmp_path)
+    requests = [TrainingRequest(namespace="ml", run_name=f"run-{i}", project=small_project()) for i in range(8)]
+    outcomes = await asyncio.gather(*(backend.submit(r) for r in requests))
+    assert all(o.state in ("Pending", "Running") for o in outcomes), [o.message for o in outcomes]
+    assert [e["display_name"] for e in fake.experiments.values()] == ["mlops-test"]
+    assert fake.created_runs() == 8
+
+
+async def test_duplicate_experiments_made_elsewhere_resolve_to_the_oldest(fake, tmp_path):
+    for experiment_id in ("older", "newer"):  # e.g. left by another tool; kfp.Client refuses to choose
+        fake.experiments[experiment_id] = {"experiment_id": experiment_id, "display_name": "mlops-test",
+                                           "namespace": "kubeflow", "created_at": "2026-01-01T00:00:00Z"}
+    backend = backend_for(fake, tmp_path)
+    outcome = await backend.submit(TrainingRequest(namespace="ml", run_name="dup", project=small_project()))
+    assert outcome.state in ("Pending", "Running"), outcome.message
+    assert next(iter(fake.runs.values()))["experiment_id"] == "older"

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -82,6 +83,8 @@ class KfpBackend:
         self.retry = retry
         self._client_factory = client_factory or self._default_client
         self._client = None
+        self._experiment_lock = threading.Lock()
+        self._experiment_cache: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, project: MLProjectSpec, artifact_root: str | None = None) -> "KfpBackend":
@@ -157,9 +160,26 @@ class KfpBackend:
                 time.sleep(delay)
 
     def _experiment_id(self) -> str:
-        experiment = self._call("create_experiment", lambda: self._client.create_experiment(
-            name=self.experiment, namespace=self.namespace))
-        return experiment.experiment_id
+        """The experiment's id, resolved once: concurrent submissions must not each create it."""
+        with self._experiment_lock:
+            if self._experiment_cache is None:
+                self._experiment_cache = self._call("create_experiment", self._get_or_create_experiment)
+            return self._experiment_cache
+
+    def _get_or_create_experiment(self) -> str:
+        try:
+            return self._client.create_experiment(name=self.experiment, namespace=self.namespace).experiment_id
+        except ValueError as exc:  # kfp.Client: "Multiple experiments is found with name ..."
+            if not str(exc).startswith("Multiple experiments"):
+                raise
+        except Exception as exc:
+            if getattr(exc, "status", None) != 409:  # another creator won the race: read theirs
+                raise
+        # Duplicates exist (created elsewhere, or by an older version): use the oldest, deterministically.
+        predicate = {"key": "display_name", "operation": "EQUALS", "string_value": self.experiment}
+        found = self._client.list_experiments(filter=json.dumps({"predicates": [predicate]}), sort_by="created_at",
+                                              namespace=self.namespace, page_size=1)
+        return found.experiments[0].experiment_id
 
     def _find_run(self, experiment_id: str, run_name: str):
         flt = json.dumps({"predicates": [{"key": "display_name", "operation": "EQUALS", "stringValue": run_name}]})

@@ -1,28 +1,17 @@
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mlops_operator.decisions.mergepatch import merge_diff
+from mlops_operator.embedded.patches import merge_patch
 
 json_leaf = st.one_of(st.integers(), st.text(max_size=3), st.booleans())
 docs = st.recursive(json_leaf, lambda c: st.dictionaries(st.text("abc", max_size=2), c, max_size=3), max_leaves=10)
 objects = st.dictionaries(st.text("abc", max_size=2), docs, max_size=4)
 
 
-def apply(target, patch):
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            result.pop(k, None)
-        else:
-            result[k] = apply(result.get(k), v)
-    return result
-
-
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(objects, objects)
 def test_applying_the_diff_yields_the_new_document_for_its_keys(old, new):
-    patched = apply(old, merge_diff(old, new))
+    patched = merge_patch(old, merge_diff(old, new))  # the API server's RFC 7386
     assert {k: patched.get(k) for k in new} == new
     assert {k: v for k, v in patched.items() if k not in new} == {k: v for k, v in old.items() if k not in new}
 

@@ -26,6 +26,7 @@ from mlops_operator.metrics.prometheus import PrometheusMetricsProvider
 from mlops_operator.metrics.scrape import ScrapeMetricsProvider, static_addresses
 from mlops_operator.serving.model_server import free_port
 from mlops_operator.serving.traffic import send_traffic_async
+from tests.local_http import serve
 
 pytestmark = pytest.mark.e2e
 
@@ -51,11 +52,8 @@ async def seldon_exporter():
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"127.0.0.1:{port}", registry
+    runner, url = await serve(app)
+    yield url.removeprefix("http://"), registry
     await runner.cleanup()
 
 

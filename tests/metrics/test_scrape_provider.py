@@ -15,6 +15,7 @@ from mlops_operator.metrics.base import MetricsProvider
 from mlops_operator.metrics.histogram import quantile_from_buckets
 from mlops_operator.metrics.scrape import ScrapeMetricsProvider, parse_snapshot, static_addresses
 from mlops_operator.serving.splitter import Route, TrafficSplitter
+from tests.local_http import serve
 
 NS, NAME = "ml", "iris"
 
@@ -38,11 +39,7 @@ async def upstreams():
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        urls[name] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        runner, urls[name] = await serve(app)
         runners.append(runner)
     yield urls
     for runner in runners:

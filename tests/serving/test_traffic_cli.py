@@ -13,6 +13,7 @@ from mlserver.types import InferenceRequest
 
 from mlops_operator.serving.splitter import Route, TrafficSplitter
 from mlops_operator.serving.traffic import main, read_signature_features, send_traffic_async, v2_request_for_row
+from tests.local_http import serve
 
 
 @pytest.fixture
@@ -29,11 +30,7 @@ async def decoding_upstreams():
 
         app = web.Application()
         app.router.add_post("/v2/models/{model}/infer", infer)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        urls[name] = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        runner, urls[name] = await serve(app)
         runners.append(runner)
     yield urls, seen
     for runner in runners:

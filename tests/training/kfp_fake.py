@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 from aiohttp import web
+from tests.local_http import serve
 
 API = "/apis/v2beta1"
 
@@ -58,12 +59,7 @@ class FakeKfp:
         app.router.add_get(f"{API}/runs", self.list_runs)
         app.router.add_post(f"{API}/runs", self.create_run)
         app.router.add_get(f"{API}/runs/{{run_id}}", self.get_run)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def stop(self) -> None:

@@ -112,7 +112,7 @@ async def floor(session: aiohttp.ClientSession, url: str, requests: int) -> tupl
     return time.monotonic() - started, latencies
 
 
-async def run(n: int, timeout: float) -> list[tuple[str, str]]:
+async def run(n: int, timeout: float) -> list[tuple[str, ...]]:
     work = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
     api = EmbeddedAPIServer()
     await api.start()
@@ -147,6 +147,7 @@ async def run(n: int, timeout: float) -> list[tuple[str, str]]:
         await api.stop()
     ms = 1000.0
     return [
+        ("measure", "value"),
         ("objects (MLProjects + ModelDeployments)", f"{n} + {n}"),
         ("TrainingRuns started and submitted to KFP", f"{len(kfp.runs)}"),
         ("time until every status is up to date", f"{elapsed:.1f} s"),
@@ -159,3 +160,11 @@ async def run(n: int, timeout: float) -> list[tuple[str, str]]:
         ("ratio to the floor", f"{elapsed / floor_time:.1f}x"),
         ("mean per-object latency", f"{statistics.fmean(latencies):.2f} s"),
     ]
+
+
+def title(args) -> str:
+    return f"Reconcile scale on the embedded API ({args.objects} MLProjects + {args.objects} ModelDeployments)"
+
+
+def rows(args) -> list[tuple[str, ...]]:
+    return asyncio.run(run(args.objects, args.timeout))

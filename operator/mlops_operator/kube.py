@@ -12,8 +12,16 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from .settings import Settings
+
 
 USER_AGENT = "mlops-operator/0.1.0"
+
+
+@functools.cache
+def _timeout() -> float:
+    """Seconds one call may take; a hung call fails and the reconcile turn is retried."""
+    return Settings.from_env().api_timeout
 
 
 @functools.cache
@@ -36,7 +44,8 @@ async def get(api_version: str, plural: str, namespace: str, name: str) -> dict[
     group, version = _split(api_version)
     try:
         return await asyncio.to_thread(
-            _api().get_namespaced_custom_object, group, version, namespace, plural, name
+            _api().get_namespaced_custom_object, group, version, namespace, plural, name,
+            _request_timeout=_timeout(),
         )
     except ApiException as e:
         if e.status == 404:
@@ -49,7 +58,8 @@ async def create(api_version: str, plural: str, namespace: str, body: dict[str, 
     group, version = _split(api_version)
     try:
         made = await asyncio.to_thread(
-            _api().create_namespaced_custom_object, group, version, namespace, plural, body
+            _api().create_namespaced_custom_object, group, version, namespace, plural, body,
+            _request_timeout=_timeout(),
         )
         return made, True
     except ApiException as e:
@@ -67,5 +77,27 @@ async def patch(api_version: str, plural: str, namespace: str, name: str, body: 
     return await asyncio.to_thread(
         functools.partial(
             _api().patch_namespaced_custom_object, group, version, namespace, plural, name, body,
+            _request_timeout=_timeout(),
         )
     )
+
+
+class Conflict(Exception):
+    """The object changed since it was read (409 on a resourceVersion precondition)."""
+
+
+async def patch_status(api_version: str, plural: str, namespace: str, name: str,
+                       body: dict[str, Any]) -> dict[str, Any] | None:
+    """JSON merge patch of the status subresource; None when the object is gone."""
+    group, version = _split(api_version)
+    try:
+        return await asyncio.to_thread(
+            _api().patch_namespaced_custom_object_status, group, version, namespace, plural, name, body,
+            _request_timeout=_timeout(),
+        )
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        if e.status == 409:
+            raise Conflict(f"{plural}/{name}: {e.reason}") from None
+        raise

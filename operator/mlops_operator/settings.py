@@ -24,6 +24,7 @@ class Settings:
     components_image: str = "ghcr.io/mlops-dev/mlops-components:0.1.0"
     reconcile_interval: float = 10.0
     metrics_port: int = 0
+    api_timeout: float = 30.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -45,4 +46,5 @@ class Settings:
             components_image=_env("MLOPS_COMPONENTS_IMAGE", cls.components_image),
             reconcile_interval=float(_env("MLOPS_RECONCILE_INTERVAL", "10")),
             metrics_port=int(_env("MLOPS_METRICS_PORT", "0")),
+            api_timeout=float(_env("MLOPS_API_TIMEOUT", "30")),
         )

@@ -45,3 +45,28 @@ def test_calls_are_recorded_per_user_agent_in_rbac_terms():
         calls = {(c.verb, c.group, c.resource) for c in api.emulator.calls if c.user_agent == "auditor/1"}
         assert calls == {("create", "", "configmaps"), ("list", "", "configmaps"), ("patch", "", "configmaps")}
         assert api.emulator.request_count >= 3
+
+
+def test_an_object_created_for_an_owner_that_does_not_exist_is_collected():
+    """A real garbage collector deletes dependents whose owners are absent (e.g. created after the owner went)."""
+    with ThreadedAPIServer() as api:
+        owner = api.apply(cm("owner"))
+        live_child = api.apply(cm("live-child", [ref(owner)]))
+        ghost = {"apiVersion": "v1", "kind": "ConfigMap", "name": "gone", "uid": "0000-not-there"}
+        resp = requests.post(f"{api.url}/api/v1/namespaces/default/configmaps", json=cm("orphan", [ghost]),
+                             timeout=10)
+        assert resp.status_code == 201  # accepted, as the API server does; the collector removes it
+        assert api.get("v1", "ConfigMap", "orphan", "default") is None
+        assert api.get("v1", "ConfigMap", "live-child", "default") is not None and live_child
+
+
+def test_calls_are_kept_in_a_timeline_with_the_object_name():
+    with ThreadedAPIServer() as api:
+        base = f"{api.url}/api/v1/namespaces/default/configmaps"
+        headers = {"User-Agent": "auditor/2"}
+        requests.post(base, json=cm("t"), headers=headers, timeout=10)
+        requests.get(f"{base}/t", headers=headers, timeout=10)
+        mine = [(c.method, c.plural, c.name) for c in api.emulator.timeline if c.user_agent == "auditor/2"]
+        assert mine == [("POST", "configmaps", "t"), ("GET", "configmaps", "t")]
+        times = [c.time for c in api.emulator.timeline if c.user_agent == "auditor/2"]
+        assert times == sorted(times)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import time
 from typing import Any
 
 import aiohttp.web
@@ -28,6 +29,7 @@ from kmock._internal import enums, references, rendering
 from . import discovery, errors, openapi, protobuf, routing, tables, watching
 from .resources import Registry, ResourceType
 from .selectors import SelectorError
+from .faults import FaultPolicy
 from .store import ObjectStore
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,10 @@ _PATCH_TYPES = {
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> aiohttp.web.Response:
     return aiohttp.web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
                                 content_type="application/json", headers=headers)
+
+
+def _is_watch(raw: aiohttp.web.BaseRequest) -> bool:
+    return raw.method == "GET" and raw.query.get("watch", "").lower() in ("true", "1")
 
 
 def _action(method: str, path: routing.ResourcePath | None, query: Any) -> enums.action | None:
@@ -96,6 +102,19 @@ def _kmock_request(raw: aiohttp.web.BaseRequest, body: bytes) -> rendering.Reque
         subresource=path.subresource if path else None, raw_request=raw)
 
 
+@attrs.frozen
+class TimedCall:
+    """One API call on one object, with the time it arrived (for "nothing after deletion" checks)."""
+
+    time: float
+    user_agent: str
+    method: str
+    namespace: str | None
+    plural: str
+    name: str | None
+    subresource: str | None
+
+
 @attrs.define(kw_only=True)
 class EmbeddedKubernetes(KubernetesEmulator):
     """A Kubernetes API server in memory, served over HTTP by EmbeddedAPIServer."""
@@ -109,6 +128,11 @@ class EmbeddedKubernetes(KubernetesEmulator):
     request_count: int = attrs.field(default=0, init=False)
     #: Distinct calls per client, like an audit log reduced to RBAC terms; finite, so unbounded is fine.
     calls: "collections.Counter[AuditedCall]" = attrs.field(factory=collections.Counter, init=False)
+    #: The latest calls on resources, in arrival order, with the object's name (bounded).
+    timeline: "collections.deque[TimedCall]" = attrs.field(factory=lambda: collections.deque(maxlen=50_000),
+                                                         init=False)
+    #: Injected failures (None: none); see faults.FaultPolicy.
+    faults: FaultPolicy | None = None
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -128,16 +152,26 @@ class EmbeddedKubernetes(KubernetesEmulator):
         try:
             request = _kmock_request(raw_request, body)
             self._requests.append(request)
+            self._record(raw_request, request)
             if len(self._payloads) > self._builtin_reactions:
                 reacted = await self._react(request)
                 if reacted is not None:
                     return reacted
             return await self._serve(raw_request)
         except errors.ApiError as exc:
-            return _json(exc.status(), status=exc.code)
+            return _json(exc.status(), status=exc.code, headers=exc.headers)
         except Exception as exc:  # a bug here must still answer like an API server, and be visible
             logger.exception("embedded API failed on %s %s", raw_request.method, raw_request.path_qs)
             return _json(errors.ApiError(500, "InternalError", f"{type(exc).__name__}: {exc}").status(), status=500)
+
+    def _record(self, raw: aiohttp.web.BaseRequest, request: rendering.Request) -> None:
+        if request.resource is None:
+            return
+        name = request.name
+        if name is None and raw.method == "POST" and isinstance(request.data, dict):
+            name = (request.data.get("metadata") or {}).get("name")
+        self.timeline.append(TimedCall(time.time(), raw.headers.get("User-Agent", ""), raw.method,
+                                       request.namespace, request.resource.plural, name, request.subresource))
 
     async def _react(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
         """User-declared kmock reactions (fault injection in tests), highest priority first."""
@@ -162,6 +196,8 @@ class EmbeddedKubernetes(KubernetesEmulator):
         if route.kind == "resource":
             assert route.resource is not None
             self.calls[audited_call(raw, route.resource)] += 1
+            if self.faults is not None and not _is_watch(raw):
+                await self.faults.before_call(raw.method, raw.headers.get("User-Agent", ""))
             return await self._serve_resource(raw, route.resource)
         if raw.method != "GET":
             raise errors.method_not_allowed()
@@ -211,7 +247,7 @@ class EmbeddedKubernetes(KubernetesEmulator):
         dry_run = query.get("dryRun", "") == "All"
         store, ns, name = self.store, path.namespace, path.name
         if raw.method == "GET":
-            if query.get("watch", "").lower() in ("true", "1"):
+            if _is_watch(raw):
                 return await self._watch(raw, resource, ns, name)
             if name is None:
                 return self._list(raw, resource, ns)
@@ -282,7 +318,11 @@ class EmbeddedKubernetes(KubernetesEmulator):
 
     async def _watch(self, raw: aiohttp.web.BaseRequest, resource: ResourceType, ns: str | None,
                      name: str | None) -> aiohttp.web.StreamResponse:
-        return await watching.serve_watch(self.store, raw, resource, ns, name)
+        fault = None
+        if self.faults is not None:
+            fault = self.faults.watch_fault(raw.headers.get("User-Agent", ""),
+                                            resuming=raw.query.get("resourceVersion", "") not in ("", "0"))
+        return await watching.serve_watch(self.store, raw, resource, ns, name, fault=fault)
 
     @property
     def objects(self) -> ObjectStore:  # type: ignore[override]

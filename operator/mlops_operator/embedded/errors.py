@@ -7,12 +7,14 @@ from typing import Any
 class ApiError(Exception):
     """An error the API answers with; `status()` is the body a Kubernetes client expects."""
 
-    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(self, code: int, reason: str, message: str, details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.details = details
+        self.headers = headers  # e.g. Retry-After on 429
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = {

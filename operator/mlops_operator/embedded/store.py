@@ -175,7 +175,9 @@ class ObjectStore:
         obj = self._admit(resource, obj, strict=strict)
         if dry_run:
             return obj
-        return self._store(resource, None, obj, "ADDED")
+        stored = self._store(resource, None, obj, "ADDED")
+        self._collect_if_orphaned(resource, stored)
+        return stored
 
     def replace(self, resource: ResourceType, namespace: str | None, name: str, body: dict[str, Any], *,
                 subresource: str | None = None, dry_run: bool = False, strict: bool = False) -> dict[str, Any]:
@@ -391,13 +393,22 @@ class ObjectStore:
         owners are all gone is deleted (its finalizers, if any, are honoured)."""
         if not owner_uid:
             return
-        live = {o["metadata"].get("uid") for objs in self._objects.values() for o in objs.values()}
+        live = self._live_uids()
         for resource in self.registry.all():
             for obj in list(self._objects.get(resource.key, {}).values()):
                 owners = {ref.get("uid") for ref in obj["metadata"].get("ownerReferences") or []}
                 if owner_uid in owners and not owners & live:
                     meta = obj["metadata"]
                     self.delete(resource, meta.get("namespace"), meta["name"])
+
+    def _collect_if_orphaned(self, resource: ResourceType, obj: dict[str, Any]) -> None:
+        """The garbage collector also deletes an object created with owners none of which exist (by uid)."""
+        owners = {ref.get("uid") for ref in obj["metadata"].get("ownerReferences") or []}
+        if owners and not owners & self._live_uids():
+            self.delete(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+
+    def _live_uids(self) -> set[str]:
+        return {o["metadata"].get("uid") for objs in self._objects.values() for o in objs.values()}
 
     def _drop_all(self, resource: ResourceType) -> None:
         for obj in list(self._objects[resource.key].values()):

@@ -22,8 +22,11 @@ _DISCONNECT_POLL_SECONDS = 2.0
 
 
 async def serve_watch(store: ObjectStore, raw: aiohttp.web.BaseRequest, resource: ResourceType, ns: str | None,
-                      name: str | None) -> aiohttp.web.StreamResponse:
-    """Stream newline-delimited watch events (JSON, or Table rows for kubectl get -w)."""
+                      name: str | None, fault: tuple[str, float] | None = None) -> aiohttp.web.StreamResponse:
+    """Stream newline-delimited watch events (JSON, or Table rows for kubectl get -w).
+
+    `fault` (from faults.FaultPolicy): ('gone', _) answers 410 as for an expired resourceVersion,
+    ('cut', seconds) ends the stream early, as a broken connection or a restarted API server does."""
     query = raw.query
     try:
         labels, fields = label_matcher(query.get("labelSelector")), field_matcher(query.get("fieldSelector"))
@@ -54,6 +57,8 @@ async def serve_watch(store: ObjectStore, raw: aiohttp.web.BaseRequest, resource
     as_table = tables.wants_table(raw.headers.get("Accept", ""))
     include = query.get("includeObject", "PartialObjectMetadata")
     timeout = float(query["timeoutSeconds"]) if query.get("timeoutSeconds", "").isdigit() else math.inf
+    if fault is not None and fault[0] == "cut":
+        timeout = min(timeout, fault[1])
     since = query.get("resourceVersion", "")
     queue = store.subscribe()  # subscribe first, then snapshot: no event falls in between
     try:
@@ -63,6 +68,9 @@ async def serve_watch(store: ObjectStore, raw: aiohttp.web.BaseRequest, resource
             backlog = [("ADDED", obj) for obj in store.list(resource, ns) if matches(obj)]
         elif not since.isdigit():
             raise errors.bad_request(f"invalid resourceVersion {since!r}")
+        elif fault is not None and fault[0] == "gone":
+            backlog, error = [], errors.ApiError(410, "Expired", f"too old resource version: {since} "
+                                                                  f"(injected fault)").status()
         else:
             try:
                 backlog = [pair for event in store.events_since(int(since)) if (pair := translate(event))]

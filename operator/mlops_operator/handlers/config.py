@@ -25,8 +25,9 @@ class _QuietTimers(logging.Filter):
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_) -> None:
-    # kopf's bookkeeping goes into status, never into metadata users (or Argo CD) own.
+async def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_) -> None:
+    # kopf keeps no bookkeeping on our objects (loops are daemons, changes only wake them); should it
+    # ever need some, it goes into status, never into metadata users (or Argo CD) own.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.lastHandledConfiguration")
     logging.getLogger("kopf.objects").addFilter(_QuietTimers())
@@ -35,6 +36,6 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_) -> N
     settings.posting.reporting_instance = socket.gethostname()
     settings.posting.event_name_prefix = "mlops-"
     settings.watching.server_timeout = 300
-    settings.networking.request_timeout = 60
+    settings.networking.request_timeout = operator_settings().api_timeout
     logger.info("mlops-operator configured: %s", operator_settings())
     telemetry.serve(operator_settings().metrics_port)

@@ -11,20 +11,23 @@ from ..api.common import API_VERSION, GROUP, VERSION, Condition, set_condition
 from ..api.mlproject import MLProjectSpec, MLProjectStatus
 from ..decisions.project import plan_project
 from .. import kube
-from ..telemetry import CHAMPION_METRIC, counts_errors
+from ..telemetry import CHAMPION_METRIC
+from . import loop
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
 
 
-def _interval() -> float:
-    return operator_settings().reconcile_interval
+@kopf.on.event(GROUP, VERSION, "mlprojects")
+def project_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
+    loop.observe(type, body, memo)
 
 
-@kopf.on.create(GROUP, VERSION, "mlprojects")
-@kopf.on.update(GROUP, VERSION, "mlprojects", field="spec")
-@kopf.on.resume(GROUP, VERSION, "mlprojects")
-@kopf.timer(GROUP, VERSION, "mlprojects", interval=_interval(), initial_delay=1)
-@counts_errors("MLProject")
+@kopf.daemon(GROUP, VERSION, "mlprojects", cancellation_timeout=30)
+async def project_loop(**kwargs: Any) -> None:
+    await loop.run(reconcile_project, kind="MLProject", plural="mlprojects",
+                   interval=operator_settings().reconcile_interval, **kwargs)
+
+
 async def reconcile_project(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
     runs_by_project: kopf.Index, serving_by_project: kopf.Index, **_: Any,

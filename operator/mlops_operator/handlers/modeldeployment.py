@@ -30,7 +30,8 @@ from ..decisions.seldon import (
 )
 from ..metrics.base import MetricsProvider
 from ..metrics.select import make_metrics_provider
-from ..telemetry import CANARY_WEIGHT, ROLLBACKS, counts_errors
+from ..telemetry import CANARY_WEIGHT, ROLLBACKS
+from . import loop
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
 
@@ -82,12 +83,19 @@ def readiness(seldon: SeldonStatus | None, predictors: list[str]) -> tuple[froze
     return up, failed
 
 
-@kopf.on.create(GROUP, VERSION, "modeldeployments")
-@kopf.on.update(GROUP, VERSION, "modeldeployments", field="spec")
-@kopf.on.update(GROUP, VERSION, "modeldeployments", field="metadata.annotations")
-@kopf.on.resume(GROUP, VERSION, "modeldeployments")
-@kopf.timer(GROUP, VERSION, "modeldeployments", interval=operator_settings().reconcile_interval, initial_delay=1)
-@counts_errors("ModelDeployment")
+@kopf.on.event(GROUP, VERSION, "modeldeployments")
+def deployment_event(type: str | None, name: str, namespace: str, body: Any, memo: Any, **_: Any) -> None:
+    loop.observe(type, body, memo)
+    if type == "DELETED":  # the SeldonDeployment goes with its owner (garbage collection)
+        forget_deployment(namespace, name)
+
+
+@kopf.daemon(GROUP, VERSION, "modeldeployments", cancellation_timeout=30)
+async def deployment_loop(**kwargs: Any) -> None:
+    await loop.run(reconcile_deployment, kind="ModelDeployment", plural="modeldeployments",
+                   interval=operator_settings().reconcile_interval, **kwargs)
+
+
 async def reconcile_deployment(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
     runs_by_name: kopf.Index, projects: kopf.Index, logger: Any, **_: Any,
@@ -166,9 +174,8 @@ async def reconcile_deployment(
     write_status(patch, status, new)
 
 
-@kopf.on.delete(GROUP, VERSION, "modeldeployments", optional=True)  # optional: no finalizer
-def forget_deployment(name: str, namespace: str, **_: Any) -> None:
-    """The SeldonDeployment goes with its owner (garbage collection); drop what we kept about it."""
+def forget_deployment(namespace: str, name: str) -> None:
+    """Drop what this process kept about a deleted deployment."""
     _addresses.pop((namespace, name), None)
     with contextlib.suppress(KeyError):  # never reconciled by this process
         CANARY_WEIGHT.remove(namespace, name)

@@ -11,29 +11,32 @@ from ..api.mlproject import MLProjectSpec
 from ..api.trainingrun import TERMINAL_PHASES, TrainingRunSpec
 from ..decisions.training import approval_verdict, run_verdict
 from ..training.backend import TrainingRequest, make_backend
-from ..telemetry import RUNS_COMPLETED, counts_errors
+from ..telemetry import RUNS_COMPLETED
+from . import loop
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
 
 
-def _unfinished(status: Any, **_: Any) -> bool:
-    return status.get("phase") not in TERMINAL_PHASES
+@kopf.on.event(GROUP, VERSION, "trainingruns")
+def run_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
+    loop.observe(type, body, memo)
 
 
-@kopf.on.create(GROUP, VERSION, "trainingruns")
-@kopf.on.update(GROUP, VERSION, "trainingruns", field="spec")
-@kopf.on.resume(GROUP, VERSION, "trainingruns", when=_unfinished)
-@kopf.timer(GROUP, VERSION, "trainingruns", interval=operator_settings().reconcile_interval,
-            initial_delay=1, when=_unfinished)
-@counts_errors("TrainingRun")
+@kopf.daemon(GROUP, VERSION, "trainingruns", cancellation_timeout=30)
+async def run_loop(**kwargs: Any) -> None:
+    await loop.run(reconcile_run, kind="TrainingRun", plural="trainingruns",
+                   interval=operator_settings().reconcile_interval, **kwargs)
+
+
 async def reconcile_run(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
     projects: kopf.Index, **_: Any,
-) -> None:
+) -> bool:
+    """One turn; True once the run is finished (Blessed, Rejected or Failed): its loop then ends."""
     generation = meta.get("generation")
     phase = status.get("phase")
     if phase in TERMINAL_PHASES:
-        return
+        return True
     try:
         run = TrainingRunSpec.model_validate(dict(spec))
     except ValidationError as e:
@@ -95,6 +98,7 @@ async def reconcile_run(
     if verdict.phase in TERMINAL_PHASES:
         RUNS_COMPLETED.labels(namespace, run.project_ref.name, verdict.phase).inc()
     _record(body, patch, status, generation, verdict)
+    return verdict.phase in TERMINAL_PHASES
 
 
 def _wait(patch: kopf.Patch, status: Any, generation: int | None, reason: str, message: str) -> None:

@@ -1,0 +1,27 @@
+"""The one place that reaches into kopf's internals (kopf is pinned to 1.45.x).
+
+kopf puts a finalizer on every object that has a daemon or timer, so that it can stop them before
+the object goes. Our reconcile loops (`loop.py`) end by themselves when the watch reports the object
+deleted, and nothing has to be cleaned up (children are garbage-collected through owner
+references); the rule is "finalizers only where cleanup is needed", and a finalizer would also block
+`kubectl delete` while the operator is down. kopf has no public switch for this, so the registered
+daemons are told here not to require one. `tests/api/test_kopf_internals.py` fails loudly when a
+kopf upgrade moves what this touches; an e2e test checks the objects carry no finalizer.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import kopf
+from kopf._core.intents.handlers import DaemonHandler, TimerHandler
+
+
+def drop_spawning_finalizers(registry: kopf.OperatorRegistry | None = None) -> int:
+    """Clear `requires_finalizer` on registered daemons and timers; returns how many were changed."""
+    spawning = (registry or kopf.get_default_registry())._spawning
+    changed = 0
+    for i, handler in enumerate(spawning._handlers):
+        if isinstance(handler, (DaemonHandler, TimerHandler)) and handler.requires_finalizer:
+            spawning._handlers[i] = dataclasses.replace(handler, requires_finalizer=False)
+            changed += 1
+    return changed

@@ -1,0 +1,176 @@
+"""One reconcile loop per object, run as a kopf daemon; watch events only wake it.
+
+Why this design (and not kopf timers plus change handlers, as before):
+- **One reconcile at a time per object**, by construction: only the loop reconciles. A change to
+  spec or annotations wakes it; it never runs beside another reconcile of the same object, so two
+  decisions (two KFP submissions, two rollout steps) can never be made from one state.
+- **Nothing happens for a deleted object.** kopf stops timers and daemons only when deletion is
+  blocked by its finalizer, and we want no finalizer where no cleanup is needed (children go with
+  their owner through garbage collection, and a finalizer would block `kubectl delete` while the
+  operator is down). So the loop ends itself: the watch's DELETED event (or a deletionTimestamp)
+  cancels a turn in progress and returns, and a 404 on the status write does the same should the
+  event be missed. No call is made and no task is left behind after that.
+- **Fresh state for every decision.** Each turn reads a snapshot of the object as the watch last
+  delivered it; the status write carries that resourceVersion as a precondition (409 when anything
+  changed meanwhile, and the turn is redone on the new state), and the next turn waits until our own
+  write has come back through the watch.
+- kopf still pauses daemons when a peer operator takes over and stops them on shutdown.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import kopf
+
+from .. import kube
+from ..telemetry import HANDLER_ERRORS, RECONCILE_LOOPS
+
+#: A reconcile turn: kopf-style keyword arguments in, True when the object needs no more turns.
+Reconcile = Callable[..., Awaitable[bool | None]]
+
+MAX_BACKOFF = 300.0
+
+
+@dataclass
+class Signals:
+    """What the watch tells an object's loop; kept in the object's kopf memo."""
+
+    wake: asyncio.Event = field(default_factory=asyncio.Event)      # spec or annotations changed
+    changed: asyncio.Event = field(default_factory=asyncio.Event)   # any watch event
+    gone: asyncio.Event = field(default_factory=asyncio.Event)      # deleted (or being deleted)
+    seen: tuple | None = None
+
+
+def signals(memo: Any) -> Signals:
+    return memo.setdefault("reconcile_signals", Signals())
+
+
+def observe(event_type: str | None, body: Any, memo: Any) -> None:
+    """Called for every watch event of the object (a kopf on.event handler): wake, or end, the loop."""
+    s = signals(memo)
+    meta = body.get("metadata") or {}
+    if event_type == "DELETED" or meta.get("deletionTimestamp"):
+        s.gone.set()
+        return
+    seen = (meta.get("generation"), tuple(sorted((meta.get("annotations") or {}).items())))
+    if seen != s.seen:
+        s.seen = seen
+        s.wake.set()
+    s.changed.set()
+
+
+def backoff(failures: int, interval: float) -> float:
+    """Seconds before retrying a turn that raised: doubling from the interval, capped, with jitter."""
+    return min(MAX_BACKOFF, interval * 2 ** min(failures - 1, 10)) * random.uniform(0.8, 1.2)
+
+
+async def _first(*events: asyncio.Event, timeout: float | None) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def run(
+    reconcile: Reconcile, *, kind: str, plural: str, interval: float,
+    body: Any, memo: Any, stopped: Any, logger: logging.Logger | Any, **kwargs: Any,
+) -> None:
+    """Reconcile `body` every `interval` seconds and on every change, until deleted or stopped.
+
+    `kwargs` are the daemon's other kopf arguments; the kopf indexes among them reach `reconcile`."""
+    s = signals(memo)
+    indexes = {key: value for key, value in kwargs.items() if isinstance(value, kopf.Index)}
+    stop = asyncio.Event()
+    stop_waiter = asyncio.ensure_future(_set_when(stopped, stop))
+    based_on: str | None = None  # resourceVersion our last status write started from
+    failures = 0
+    RECONCILE_LOOPS.labels(kind).inc()
+    try:
+        while not stop.is_set() and not s.gone.is_set():
+            # Wait until our last write came back through the watch, so this turn sees it.
+            while body["metadata"].get("resourceVersion") == based_on and not (stop.is_set() or s.gone.is_set()):
+                s.changed.clear()
+                await _first(s.changed, stop, s.gone, timeout=interval)
+                if body["metadata"].get("resourceVersion") == based_on:
+                    based_on = None  # not seen in a whole interval: the precondition guards the write
+            if stop.is_set() or s.gone.is_set():
+                break
+            s.wake.clear()
+            snapshot = copy.deepcopy(dict(body))
+            outcome, written_rv = await _turn(reconcile, snapshot, plural, s, logger, indexes, first_failure=not failures)
+            if outcome == "gone":
+                return
+            delay = interval
+            if outcome == "failed":
+                failures += 1
+                HANDLER_ERRORS.labels(snapshot["metadata"].get("namespace") or "", kind).inc()
+                delay = backoff(failures, interval)
+            else:
+                failures = 0
+                if outcome == "finished":
+                    return
+                if outcome == "written" and written_rv != snapshot["metadata"].get("resourceVersion"):
+                    based_on = snapshot["metadata"].get("resourceVersion")
+                if outcome == "conflict":
+                    based_on, delay = snapshot["metadata"].get("resourceVersion"), 0
+            await _first(s.wake, stop, s.gone, timeout=delay)
+    finally:
+        RECONCILE_LOOPS.labels(kind).dec()
+        stop_waiter.cancel()
+
+
+async def _set_when(stopped: Any, event: asyncio.Event) -> None:
+    await stopped.wait()
+    event.set()
+
+
+async def _turn(reconcile: Reconcile, body: dict, plural: str, s: Signals, logger: Any,
+                indexes: dict[str, Any], first_failure: bool = True) -> tuple[str, str | None]:
+    """One reconcile and its status write: the outcome ('written', 'unchanged', 'conflict', 'finished',
+    'failed' or 'gone') and the resourceVersion the write produced."""
+    meta = body["metadata"]
+    patch = kopf.Patch()
+    work = asyncio.ensure_future(reconcile(
+        name=meta["name"], namespace=meta.get("namespace"), body=body, spec=body.get("spec") or {},
+        status=body.get("status") or {}, meta=meta, patch=patch, logger=logger, **indexes))
+    gone = asyncio.ensure_future(s.gone.wait())
+    try:
+        await asyncio.wait([work, gone], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if not work.done():  # deleted mid-turn: stop before the next call
+        work.cancel()
+        with contextlib.suppress(BaseException):
+            await work
+        return "gone", None
+    try:
+        finished = work.result()
+    except Exception as e:
+        # the traceback once per streak of failures: an API outage must not flood the log
+        logger.warning("reconcile failed, will retry: %s: %s", type(e).__name__, e, exc_info=first_failure)
+        return "failed", None
+    if s.gone.is_set():
+        return "gone", None
+    outcome = "finished" if finished else "unchanged"
+    if patch.get("status"):
+        try:
+            written = await kube.patch_status(body["apiVersion"], plural, meta.get("namespace"), meta["name"],
+                                              {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                                               "status": patch["status"]})
+        except kube.Conflict:
+            return "conflict", None
+        except Exception as e:
+            logger.warning("writing status failed, will retry: %s: %s", type(e).__name__, e)
+            return "failed", None
+        if written is None:
+            return "gone", None
+        return (outcome if finished else "written"), written["metadata"].get("resourceVersion")
+    return outcome, None

@@ -1,0 +1,213 @@
+"""The per-object reconcile loop: one turn at a time, woken by changes, ended by deletion.
+
+The loop runs here against a fake status writer (the only I/O it does itself) and a reconcile
+function that records when it runs; the kopf side (on.event -> observe) is driven by hand.
+"""
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import kopf
+import pytest
+
+from mlops_operator import kube
+from mlops_operator.handlers import kopf_internals, loop
+
+
+class Stopped:
+    """Stands in for kopf's `stopped` flag of a daemon."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
+class World:
+    """An object as the watch delivers it, and a status subresource with resourceVersion checks."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.body = {"apiVersion": "mlops.dev/v1alpha1", "kind": "ModelDeployment",
+                     "metadata": {"name": "m", "namespace": "ns", "uid": "u1", "generation": 1,
+                                  "resourceVersion": "1"}, "spec": {"x": 1}, "status": {}}
+        self.memo = kopf.Memo()
+        self.writes: list[dict] = []
+        self.exists = True
+        monkeypatch.setattr(kube, "patch_status", self.patch_status)
+
+    async def patch_status(self, api_version, plural, namespace, name, body):
+        await asyncio.sleep(0)
+        if not self.exists:
+            return None
+        if body["metadata"]["resourceVersion"] != self.body["metadata"]["resourceVersion"]:
+            raise kube.Conflict("changed")
+        self.writes.append(body["status"])
+        new = copy.deepcopy(self.body)
+        new["status"] = {**new["status"], **body["status"]}
+        new["metadata"]["resourceVersion"] = str(int(new["metadata"]["resourceVersion"]) + 1)
+        self.deliver("MODIFIED", new)
+        return new
+
+    def deliver(self, kind: str, body: dict) -> None:
+        """What kopf does on a watch event: replace the live body, call the on.event handler."""
+        self.body.clear()
+        self.body.update(copy.deepcopy(body))
+        loop.observe(kind, self.body, self.memo)
+
+    def change_spec(self, value: int) -> None:
+        new = copy.deepcopy(self.body)
+        new["spec"]["x"] = value
+        new["metadata"]["generation"] += 1
+        new["metadata"]["resourceVersion"] = str(int(new["metadata"]["resourceVersion"]) + 1)
+        self.deliver("MODIFIED", new)
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> World:
+    return World(monkeypatch)
+
+
+def start(world: World, reconcile, interval: float = 5.0) -> tuple[asyncio.Task, Stopped]:
+    loop.observe(None, world.body, world.memo)
+    stopped = Stopped()
+    task = asyncio.ensure_future(loop.run(reconcile, kind="Test", plural="tests", interval=interval,
+                                          body=world.body, memo=world.memo, stopped=stopped,
+                                          logger=__import__("logging").getLogger("test")))
+    return task, stopped
+
+
+async def test_turns_never_overlap_and_each_sees_the_previous_write(world: World) -> None:
+    running = 0
+    seen_counts: list[int] = []
+
+    async def reconcile(status, patch, spec, **_):
+        nonlocal running
+        running += 1
+        assert running == 1, "two reconciles of one object at once"
+        seen_counts.append(status.get("count", 0))
+        await asyncio.sleep(0.01)
+        patch.status["count"] = status.get("count", 0) + 1
+        running -= 1
+
+    task, stopped = start(world, reconcile, interval=0.01)
+    for value in range(2, 12):  # changes arrive while turns run: they only wake the loop
+        world.change_spec(value)
+        await asyncio.sleep(0.003)
+    await asyncio.sleep(0.2)
+    stopped.event.set()
+    await asyncio.wait_for(task, 1)
+    # every write was decided from the state the previous write left: no two decisions from one state
+    # (a turn overtaken by a spec change is redone, its write refused by the precondition)
+    written = [w["count"] for w in world.writes]
+    assert written == list(range(1, len(written) + 1)) and len(written) > 5
+    assert set(seen_counts) == set(range(len(written)))
+
+
+async def test_deletion_mid_turn_cancels_it_and_ends_the_loop(world: World) -> None:
+    calls: list[str] = []
+    entered = asyncio.Event()
+
+    async def reconcile(patch, **_):
+        calls.append("get")
+        entered.set()
+        await asyncio.sleep(10)  # e.g. waiting on the API
+        calls.append("create child")  # must never happen after the deletion
+        patch.status["x"] = 1
+
+    task, _ = start(world, reconcile)
+    await asyncio.wait_for(entered.wait(), 1)
+    world.deliver("DELETED", world.body)
+    await asyncio.wait_for(task, 1)
+    assert calls == ["get"] and world.writes == []
+    assert loop.RECONCILE_LOOPS.labels("Test")._value.get() == 0
+
+
+async def test_a_deleted_object_gets_no_further_turn(world: World) -> None:
+    turns = 0
+
+    async def reconcile(patch, **_):
+        nonlocal turns
+        turns += 1
+        patch.status["turn"] = turns
+
+    task, _ = start(world, reconcile, interval=0.01)
+    await asyncio.sleep(0.05)
+    world.deliver("DELETED", world.body)
+    await asyncio.wait_for(task, 1)
+    after = turns
+    await asyncio.sleep(0.05)
+    assert turns == after and task.done()
+
+
+async def test_deletion_timestamp_ends_the_loop_too(world: World) -> None:
+    async def reconcile(**_):
+        return None
+
+    task, _ = start(world, reconcile, interval=0.01)
+    await asyncio.sleep(0.02)
+    terminating = copy.deepcopy(world.body)
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    world.deliver("MODIFIED", terminating)
+    await asyncio.wait_for(task, 1)
+
+
+async def test_a_missed_deletion_ends_the_loop_at_the_404(world: World) -> None:
+    async def reconcile(patch, **_):
+        patch.status["x"] = 1
+
+    world.exists = False  # deleted, but the watch never said so
+    task, _ = start(world, reconcile, interval=0.01)
+    await asyncio.wait_for(task, 1)
+
+
+async def test_a_conflict_redoes_the_turn_on_the_new_state(world: World) -> None:
+    specs: list[int] = []
+
+    async def reconcile(spec, patch, **_):
+        specs.append(spec["x"])
+        if len(specs) == 1:
+            world.change_spec(7)  # a user edits the spec while the first turn runs
+        patch.status["x"] = spec["x"]
+
+    task, stopped = start(world, reconcile, interval=5)
+    await asyncio.sleep(0.1)
+    stopped.event.set()
+    await asyncio.wait_for(task, 1)
+    assert specs[:2] == [1, 7] and world.writes == [{"x": 7}]
+
+
+async def test_failures_back_off_and_finished_objects_end(world: World) -> None:
+    attempts = 0
+
+    async def reconcile(patch, **_):
+        nonlocal attempts
+        attempts += 1
+        if attempts < 3:
+            raise RuntimeError("API down")
+        patch.status["phase"] = "Blessed"
+        return True
+
+    task, _ = start(world, reconcile, interval=0.01)
+    await asyncio.wait_for(task, 2)
+    assert attempts == 3 and world.writes == [{"phase": "Blessed"}]
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert loop.backoff(1, 10) <= 12 and loop.backoff(3, 10) >= 32
+    assert loop.backoff(50, 10) <= loop.MAX_BACKOFF * 1.2
+
+
+def test_kopf_internals_still_where_we_expect_them() -> None:
+    """Fails loudly when a kopf upgrade moves the registry internals kopf_internals.py uses."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.daemon("mlops.dev", "v1alpha1", "things", registry=registry)
+    async def daemon(**_) -> None:
+        return None
+
+    spawning = registry._spawning
+    assert [h.requires_finalizer for h in spawning._handlers] == [True]
+    assert kopf_internals.drop_spawning_finalizers(registry) == 1
+    assert [h.requires_finalizer for h in spawning._handlers] == [False]

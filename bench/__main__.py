@@ -1,28 +1,35 @@
-"""`python -m bench [--objects N] [--timeout S]`: run the benchmarks and print a table."""
+"""`python -m bench [--only NAME ...] [--objects N] [--timeout S]`: run the benchmarks and print tables.
+
+Each benchmark is a module of this package with `title(args)` and `rows(args)`, listed in BENCHES;
+a row is a tuple of strings (the first row holds the column names), printed as one table.
+"""
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 
-from .scale import run
+#: Benchmark modules, in the order they run.
+BENCHES = ["scale", "decisions", "drift"]
 
 
-def table(rows: list[tuple[str, str]], title: str) -> str:
-    width = max(len(k) for k, _ in rows)
-    value_width = max(len(v) for _, v in rows)
-    lines = [title, f"| {'measure'.ljust(width)} | {'value'.ljust(value_width)} |",
-             f"|{'-' * (width + 2)}|{'-' * (value_width + 2)}|"]
-    lines += [f"| {k.ljust(width)} | {v.ljust(value_width)} |" for k, v in rows]
-    return "\n".join(lines)
+def table(rows: list[tuple[str, ...]], title: str) -> str:
+    """A Markdown table; `rows[0]` names the columns."""
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    line = lambda r: "| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([title, line(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|",
+                      *(line(r) for r in rows[1:])])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--objects", type=int, default=1000, help="MLProjects and ModelDeployments, each (default 1000)")
-    parser.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds")
+    parser.add_argument("--only", nargs="*", choices=BENCHES, help="run only these benchmarks")
+    parser.add_argument("--objects", type=int, default=1000, help="scale: MLProjects and ModelDeployments, each (default 1000)")
+    parser.add_argument("--timeout", type=float, default=1800, help="scale: give up after this many seconds")
     args = parser.parse_args()
-    rows = asyncio.run(run(args.objects, args.timeout))
-    print(table(rows, f"Reconcile scale on the embedded API ({args.objects} MLProjects + {args.objects} ModelDeployments)"))
+    for name in args.only or BENCHES:
+        module = importlib.import_module(f"bench.{name}")
+        print(table(module.rows(args), module.title(args)), flush=True)
+        print()
     return 0
 
 

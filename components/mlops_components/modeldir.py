@@ -3,7 +3,8 @@
     model.joblib         the fitted sklearn Pipeline (transforms + estimator); takes a DataFrame
     model-settings.json  MLServer settings: SKLearnModel, ./model.joblib, one input per feature
     signature.json       feature names + types, target, task, class labels
-    reference.json       training-data reference distributions (deciles / category shares) for drift
+    reference.json       training-data reference for drift: per feature deciles, quantile bins with their
+                         shares and category shares; the model's predictions on held-out rows likewise
     metrics.json         the selected model's metric with interval, all candidates, the gate's verdict
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ FILES = ("model.joblib", "model-settings.json", "signature.json", "reference.jso
 #: Open Inference Protocol datatype of each schema column type.
 DATATYPES = {"float": "FP64", "int": "INT64", "bool": "BOOL", "string": "BYTES", "category": "BYTES"}
 DECILES = [i / 10 for i in range(11)]
+#: Quantile bins per numeric column for drift (right-closed, outer bins open: the operator's convention).
+BINS = 20
 
 
 def plain(value: Any) -> Any:
@@ -52,23 +55,57 @@ def signature(features: list[dict[str, str]], target: str, task: str, classes: l
     }
 
 
-def reference(frame: pd.DataFrame, features: list[dict[str, str]]) -> dict[str, Any]:
-    """Per-feature reference distribution of the training rows."""
-    result: dict[str, Any] = {}
-    for feature in features:
-        series = frame[feature["name"]]
-        entry: dict[str, Any] = {"type": feature["type"], "count": int(series.notna().sum()),
-                                 "missingRate": float(series.isna().mean())}
-        present = series.dropna()
-        if feature["type"] in ("float", "int") and len(present):
-            values = present.astype(float)
-            entry.update(kind="numeric", quantiles=[float(q) for q in np.quantile(values, DECILES)],
-                         mean=float(values.mean()), std=float(values.std(ddof=0)))
-        else:
-            shares = present.astype(str).value_counts(normalize=True).sort_index()
-            entry.update(kind="categorical", frequencies={str(k): float(v) for k, v in shares.items()})
-        result[feature["name"]] = entry
-    return {"rows": int(len(frame)), "quantileLevels": DECILES, "features": result}
+def bins(values: np.ndarray) -> dict[str, list[float]]:
+    """Inner cut points at the 1/BINS .. (BINS-1)/BINS quantiles (repeats merged) and each bin's share.
+
+    Bin k holds values in (edges[k-1], edges[k]]; the first and last are open to -inf and +inf.
+    """
+    edges = np.unique(np.quantile(values, [i / BINS for i in range(1, BINS)]))
+    counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=len(edges) + 1)
+    return {"edges": [float(e) for e in edges], "shares": [float(c) for c in counts / counts.sum()]}
+
+
+def column_reference(series: pd.Series, column_type: str) -> dict[str, Any]:
+    """Reference distribution of one column: deciles, bins, mean and std, or category shares."""
+    entry: dict[str, Any] = {"type": column_type, "count": int(series.notna().sum()),
+                             "missingRate": float(series.isna().mean())}
+    present = series.dropna()
+    if column_type in ("float", "int") and len(present):
+        values = present.astype(float).to_numpy()
+        entry.update(kind="numeric", quantiles=[float(q) for q in np.quantile(values, DECILES)],
+                     mean=float(values.mean()), std=float(values.std(ddof=0)), bins=bins(values))
+    else:
+        shares = present.astype(str).value_counts(normalize=True).sort_index()
+        entry.update(kind="categorical", frequencies={str(k): float(v) for k, v in shares.items()})
+    return entry
+
+
+def predictions_reference(model, frame: pd.DataFrame, task: str) -> dict[str, Any]:
+    """What the model says about held-out rows: its classes (classification) and its scores.
+
+    The score is the positive-class probability for two classes, the top probability for more, and
+    the predicted value for regression; the operator compares served outputs with it.
+    """
+    columns: dict[str, tuple[pd.Series, str]] = {}
+    if task == "classification":
+        columns["class"] = (pd.Series(model.predict(frame)).astype(str), "category")
+        if hasattr(model, "predict_proba"):
+            proba = np.asarray(model.predict_proba(frame))
+            columns["score"] = (pd.Series(proba[:, 1] if proba.shape[1] == 2 else proba.max(axis=1)), "float")
+    else:
+        columns["value"] = (pd.Series(np.asarray(model.predict(frame), dtype=float)), "float")
+    return {"rows": int(len(frame)), "source": "held-out",
+            "features": {name: column_reference(series, kind) for name, (series, kind) in columns.items()}}
+
+
+def reference(frame: pd.DataFrame, features: list[dict[str, str]], predictions: dict[str, Any] | None = None
+              ) -> dict[str, Any]:
+    """Per-feature reference distribution of the training rows, with the held-out predictions when given."""
+    result = {f["name"]: column_reference(frame[f["name"]], f["type"]) for f in features}
+    document = {"rows": int(len(frame)), "quantileLevels": DECILES, "bins": BINS, "features": result}
+    if predictions is not None:
+        document["predictions"] = predictions
+    return document
 
 
 def file_digest(path: Path) -> str:
@@ -76,8 +113,12 @@ def file_digest(path: Path) -> str:
 
 
 def write(directory: Path, model, *, name: str, version: str, features: list[dict[str, str]], target: str,
-          task: str, train_frame: pd.DataFrame, metrics: dict[str, Any]) -> str:
-    """Write the whole directory; returns the digest of model.joblib."""
+          task: str, train_frame: pd.DataFrame, metrics: dict[str, Any],
+          heldout_frame: pd.DataFrame | None = None) -> str:
+    """Write the whole directory; returns the digest of model.joblib.
+
+    `heldout_frame` (rows the model was not fitted on) gives the reference of its predictions.
+    """
     import joblib
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -86,7 +127,8 @@ def write(directory: Path, model, *, name: str, version: str, features: list[dic
     documents = {
         "model-settings.json": model_settings(name, version, features),
         "signature.json": signature(features, target, task, classes),
-        "reference.json": reference(train_frame, features),
+        "reference.json": reference(train_frame, features, None if heldout_frame is None else predictions_reference(
+            model, heldout_frame[[f["name"] for f in features]], task)),
         "metrics.json": metrics,
     }
     for file_name, document in documents.items():

@@ -2,10 +2,10 @@
 from kfp.dsl import Dataset, Input, Model, Output
 
 
-def register(best_model: Input[Model], train: Input[Dataset], selection_json: str, schema_json: str, target: str,
-             task: str, metric_name: str, model_name: str, dataset_uri: str, dataset_version: str,
-             dataset_digest: str, pipeline_digest: str, code_version: str, seed: int, champion_run: str,
-             output_uri: str, model_dir: Output[Model]) -> str:
+def register(best_model: Input[Model], train: Input[Dataset], test: Input[Dataset], selection_json: str,
+             schema_json: str, target: str, task: str, metric_name: str, model_name: str, dataset_uri: str,
+             dataset_version: str, dataset_digest: str, pipeline_digest: str, code_version: str, seed: int,
+             champion_run: str, output_uri: str, model_dir: Output[Model]) -> str:
     """Returns the TrainingRun status fields (camelCase JSON): model, metric, candidates, comparison, lineage."""
     import json
     from pathlib import Path
@@ -27,7 +27,7 @@ def register(best_model: Input[Model], train: Input[Dataset], selection_json: st
         directory = Path(model_dir.path)
         digest = modeldir.write(
             directory, joblib.load(best_model.path), name=model_name, version=model_name, features=features,
-            target=target, task=task, train_frame=frame,
+            target=target, task=task, train_frame=frame, heldout_frame=pd.read_csv(test.path),
             metrics={"metric": metric, "candidates": candidates, "comparison": selection["comparison"]},
         )
         if output_uri:

@@ -180,7 +180,7 @@ def build(inputs: PipelineInputs):
             champion_model_uri=champion_model_uri, bootstrap_samples=bootstrap_samples, seed=seed,
             output_uri=output_uri)
         registered = parts.register(
-            best_model=selected.outputs["best_model"], train=divided.outputs["train"],
+            best_model=selected.outputs["best_model"], train=divided.outputs["train"], test=divided.outputs["test"],
             selection_json=selected.outputs["Output"], schema_json=schema_json, target=target, task=task,
             metric_name=metric_name, model_name=run_name, dataset_uri=dataset_uri,
             dataset_version=dataset_version, dataset_digest=ingested.outputs["Output"],

@@ -18,7 +18,7 @@ import collections
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp.web
 import attrs
@@ -133,6 +133,10 @@ class EmbeddedKubernetes(KubernetesEmulator):
                                                          init=False)
     #: Injected failures (None: none); see faults.FaultPolicy.
     faults: FaultPolicy | None = None
+    #: Called as hook(call, body, "before") before a resource call is served and (call, body, "after")
+    #: once it was, before the answer is sent: tests kill clients at chosen points of their work with it.
+    #: An ApiError raised "before" is the answer and the call is not applied.
+    call_hook: Callable[[TimedCall, Any, str], None] | None = None
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -152,26 +156,34 @@ class EmbeddedKubernetes(KubernetesEmulator):
         try:
             request = _kmock_request(raw_request, body)
             self._requests.append(request)
-            self._record(raw_request, request)
+            call = self._record(raw_request, request)
             if len(self._payloads) > self._builtin_reactions:
                 reacted = await self._react(request)
                 if reacted is not None:
                     return reacted
-            return await self._serve(raw_request)
+            hook = self.call_hook
+            if call is None or hook is None:
+                return await self._serve(raw_request)
+            hook(call, request.data, "before")
+            response = await self._serve(raw_request)
+            hook(call, request.data, "after")
+            return response
         except errors.ApiError as exc:
             return _json(exc.status(), status=exc.code, headers=exc.headers)
         except Exception as exc:  # a bug here must still answer like an API server, and be visible
             logger.exception("embedded API failed on %s %s", raw_request.method, raw_request.path_qs)
             return _json(errors.ApiError(500, "InternalError", f"{type(exc).__name__}: {exc}").status(), status=500)
 
-    def _record(self, raw: aiohttp.web.BaseRequest, request: rendering.Request) -> None:
+    def _record(self, raw: aiohttp.web.BaseRequest, request: rendering.Request) -> TimedCall | None:
         if request.resource is None:
-            return
+            return None
         name = request.name
         if name is None and raw.method == "POST" and isinstance(request.data, dict):
             name = (request.data.get("metadata") or {}).get("name")
-        self.timeline.append(TimedCall(time.time(), raw.headers.get("User-Agent", ""), raw.method,
-                                       request.namespace, request.resource.plural, name, request.subresource))
+        call = TimedCall(time.time(), raw.headers.get("User-Agent", ""), raw.method,
+                         request.namespace, request.resource.plural, name, request.subresource)
+        self.timeline.append(call)
+        return call
 
     async def _react(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
         """User-declared kmock reactions (fault injection in tests), highest priority first."""

@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test crds bench images debs clean
+.PHONY: venv run test demo crds bench images debs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or 3.12 is required" >&2; exit 1; }
@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# Debian packages the tests use; installed only when missing.
+# Debian packages the tests use (kubectl, prometheus, chromium for the report rendering tests); installed only when missing.
 debs:
 	@missing=""; \
 	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
@@ -32,6 +33,10 @@ run: venv debs
 
 test: venv debs
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# The closed drift loop in the embedded default, step by step (tests/e2e/test_drift_loop.py asserts each step).
+demo: venv
+	$(PY) -m pytest -q -s -p no:cacheprovider tests/e2e/test_drift_loop.py
 
 crds: venv
 	$(PY) -m mlops_operator.crdgen crds

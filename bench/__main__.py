@@ -9,7 +9,7 @@ import argparse
 import importlib
 
 #: Benchmark modules, in the order they run.
-BENCHES = ["scale", "decisions", "drift"]
+BENCHES = ["scale", "decisions", "drift", "monitor", "batch"]
 
 
 def table(rows: list[tuple[str, ...]], title: str) -> str:
@@ -25,6 +25,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=BENCHES, help="run only these benchmarks")
     parser.add_argument("--objects", type=int, default=1000, help="scale: MLProjects and ModelDeployments, each (default 1000)")
     parser.add_argument("--timeout", type=float, default=1800, help="scale: give up after this many seconds")
+    parser.add_argument("--batch-rows", default="1000000,10000000",
+                        help="batch: input sizes, comma-separated (default 1000000,10000000)")
     args = parser.parse_args()
     for name in args.only or BENCHES:
         module = importlib.import_module(f"bench.{name}")

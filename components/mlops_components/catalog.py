@@ -15,6 +15,7 @@ from mlops_operator.settings import Settings
 from .evaluate import evaluate
 from .ingest import ingest
 from .register import register
+from .report import report
 from .select_and_compare import select_and_compare
 from .split import split
 from .train import train
@@ -33,6 +34,7 @@ class Components:
     evaluate: PythonComponent
     select_and_compare: PythonComponent
     register: PythonComponent
+    report: PythonComponent
 
 
 def build(image: str = DEFAULT_IMAGE) -> Components:
@@ -43,4 +45,5 @@ def build(image: str = DEFAULT_IMAGE) -> Components:
     return Components(
         ingest=make(ingest), validate=make(validate), split=make(split), train=make(train),
         evaluate=make(evaluate), select_and_compare=make(select_and_compare), register=make(register),
+        report=make(report),
     )

@@ -114,9 +114,11 @@ def file_digest(path: Path) -> str:
 
 def write(directory: Path, model, *, name: str, version: str, features: list[dict[str, str]], target: str,
           task: str, train_frame: pd.DataFrame, metrics: dict[str, Any],
-          heldout_frame: pd.DataFrame | None = None) -> str:
+          heldout_frame: pd.DataFrame | None = None, schema: list[dict[str, Any]] | None = None) -> str:
     """Write the whole directory; returns the digest of model.joblib.
 
+    `schema` (the project's dataset schema columns) goes into signature.json without the target, so
+    the monitor checks served inputs against the ranges and categories the model was trained with.
     `heldout_frame` (rows the model was not fitted on) gives the reference of its predictions.
     """
     import joblib
@@ -126,7 +128,8 @@ def write(directory: Path, model, *, name: str, version: str, features: list[dic
     classes = list(getattr(model, "classes_", [])) if task == "classification" else None
     documents = {
         "model-settings.json": model_settings(name, version, features),
-        "signature.json": signature(features, target, task, classes),
+        "signature.json": {**signature(features, target, task, classes),
+                           **({"schema": [c for c in schema if c.get("name") != target]} if schema else {})},
         "reference.json": reference(train_frame, features, None if heldout_frame is None else predictions_reference(
             model, heldout_frame[[f["name"] for f in features]], task)),
         "metrics.json": metrics,

@@ -40,7 +40,7 @@ def deployment_target(name: str, namespace: str) -> list[str]:
 
 
 def _traffic(argv: list[str]) -> int:
-    from .serving.traffic import main as traffic
+    from .plugin.traffic import main as traffic  # the fixed-count command, plus --duration / --rate
 
     if "--deployment" in argv:
         i = argv.index("--deployment")
@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--exit-after", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     dev.set_defaults(func=_dev)
     sub.add_parser("traffic", help="send Open Inference Protocol V2 traffic: `traffic URL ...` or "
-                                   "`traffic --deployment NAME [--namespace NS] ...` (see traffic --help)")
+                                   "`traffic --deployment NAME [--namespace NS] ...`; -n N requests, or "
+                                   "--duration 5m and/or --rate R until stopped (see traffic --help)")
     crds = sub.add_parser("crds", help="write the CustomResourceDefinitions generated from the API models")
     crds.add_argument("dir", nargs="?", default="crds")
     crds.set_defaults(func=_crds)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from .api import GROUP, VERSION, MLProject, ModelDeployment, TrainingRun
+from .api import GROUP, VERSION, BatchPrediction, MLProject, ModelDeployment, TrainingRun
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ KINDS: tuple[Kind, ...] = (
         {"name": "Dataset", "type": "string", "jsonPath": ".spec.dataset.version"},
         {"name": "Metric", "type": "string", "jsonPath": ".spec.metric.name"},
         {"name": "Champion", "type": "string", "jsonPath": ".status.champion.trainingRun"},
-        {"name": "Score", "type": "number", "jsonPath": ".status.champion.value"},
+        {"name": "Score", "type": "string", "jsonPath": ".status.champion.display"},
         {"name": "Serving", "type": "string", "jsonPath": ".status.serving.trainingRun"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     )),
@@ -42,7 +42,7 @@ KINDS: tuple[Kind, ...] = (
         {"name": "Project", "type": "string", "jsonPath": ".spec.projectRef.name"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Metric", "type": "string", "jsonPath": ".status.metric.name"},
-        {"name": "Value", "type": "number", "jsonPath": ".status.metric.value"},
+        {"name": "Value", "type": "string", "jsonPath": ".status.metric.display"},
         {"name": "Candidate", "type": "string", "jsonPath": ".status.model.candidate"},
         {"name": "Dataset", "type": "string", "jsonPath": ".status.lineage.datasetVersion"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
@@ -53,7 +53,16 @@ KINDS: tuple[Kind, ...] = (
         {"name": "Stable", "type": "string", "jsonPath": ".status.stable.trainingRun"},
         {"name": "Candidate", "type": "string", "jsonPath": ".status.candidate.trainingRun"},
         {"name": "Traffic", "type": "string", "jsonPath": ".status.traffic"},
+        {"name": "Quality", "type": "string", "jsonPath": ".status.quality"},
         {"name": "Decision", "type": "string", "jsonPath": ".status.lastDecision.action", "priority": 1},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    )),
+    Kind(BatchPrediction, "BatchPrediction", "batchpredictions", "batchprediction", ("bp",), (
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Model", "type": "string", "jsonPath": ".status.lineage.trainingRun"},
+        {"name": "Rows", "type": "integer", "jsonPath": ".status.rowsScored"},
+        {"name": "Rejected", "type": "integer", "jsonPath": ".status.rowsRejected", "priority": 1},
+        {"name": "Output", "type": "string", "jsonPath": ".status.output.uri"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     )),
 )

@@ -11,6 +11,12 @@ RUNS_COMPLETED = Counter("mlops_trainingrun_completed", "TrainingRuns finished, 
 HANDLER_ERRORS = Counter("mlops_handler_errors", "Handler invocations that raised.", ["namespace", "kind"])
 CANARY_WEIGHT = Gauge("mlops_modeldeployment_canary_weight", "Traffic percentage of the candidate.",
                       ["namespace", "name"])
+QUALITY_ESTIMATE = Gauge("mlops_modeldeployment_quality_estimate",
+                         "Quality metric over labelled requests per arm of a release decided on quality.",
+                         ["namespace", "name", "arm", "metric"])
+PREDICTOR_AVAILABLE = Gauge("mlops_modeldeployment_predictor_available",
+                            "1 while a serving predictor has an available replica, 0 once it was lost.",
+                            ["namespace", "name", "predictor"])
 RECONCILE_LOOPS = Gauge("mlops_reconcile_loops", "Objects with a running reconcile loop.", ["kind"])
 TASKS = Gauge("mlops_operator_asyncio_tasks", "asyncio tasks in the operator (a leak shows as growth).")
 CHAMPION_METRIC = Gauge("mlops_mlproject_champion_metric", "The champion's value of the project metric.",
@@ -22,3 +28,15 @@ def serve(port: int) -> None:
     TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))
     if port:
         start_http_server(port)
+DRIFT_STATISTIC = Gauge("mlops_mlproject_drift_statistic",
+                        "Drift statistics of the top features of a project's deployments (latest window).",
+                        ["namespace", "project", "deployment", "feature", "statistic"])
+DRIFTED = Gauge("mlops_mlproject_drifted", "1 while the project's Drifted condition is True, 0 when False.",
+                ["namespace", "project"])
+DRIFT_RETRAINS = Counter("mlops_mlproject_drift_retrains", "TrainingRuns started on drift.", ["namespace", "project"])
+SECONDS_TO_DRIFT = Gauge("mlops_mlproject_seconds_to_drift",
+                         "Staleness: seconds from a model version's promotion to its first drift alarm.",
+                         ["namespace", "project", "model_version"])
+SECONDS_TO_QUALITY = Gauge("mlops_mlproject_seconds_to_quality_below_minimum",
+                           "Staleness: seconds from a model version's promotion until its live metric failed the "
+                           "project's minimum.", ["namespace", "project", "model_version"])

@@ -69,7 +69,9 @@ def test_cel_rules_are_attached_where_cross_field_rules_live():
     canary_rules = [r["rule"] for r in strategy["properties"]["canary"]["x-kubernetes-validations"]]
     assert any("isSorted" in r for r in canary_rules)
     ab_rules = [r["rule"] for r in strategy["properties"]["abtest"]["x-kubernetes-validations"]]
-    assert ab_rules == ["self.stableWeight + self.candidateWeight == 100"]
+    # unset weights take the models' defaults (50 each) instead of failing with "no such key"
+    assert ab_rules == ["(has(self.stableWeight) ? self.stableWeight : 50)"
+                        " + (has(self.candidateWeight) ? self.candidateWeight : 50) == 100"]
 
 
 def test_readme_reference_is_what_the_models_generate():

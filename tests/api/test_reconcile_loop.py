@@ -194,6 +194,38 @@ async def test_failures_back_off_and_finished_objects_end(world: World) -> None:
     assert attempts == 3 and world.writes == [{"phase": "Blessed"}]
 
 
+async def test_an_identical_status_is_not_written_again(world: World) -> None:
+    turns = 0
+
+    async def reconcile(patch, **_):
+        nonlocal turns
+        turns += 1
+        patch.status["phase"] = "Invalid"  # the same answer every turn, as for an invalid spec
+        patch.status["observedGeneration"] = 1
+
+    task, stopped = start(world, reconcile, interval=0.01)
+    await asyncio.sleep(0.2)
+    stopped.event.set()
+    await asyncio.wait_for(task, 1)
+    assert turns > 5 and world.writes == [{"phase": "Invalid", "observedGeneration": 1}]
+
+
+async def test_a_reconcile_that_keeps_failing_is_reported_in_the_ready_condition(world: World) -> None:
+    async def reconcile(**_):
+        raise RuntimeError("the pipeline backend is unreachable")
+
+    task, stopped = start(world, reconcile, interval=0.005)
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if world.writes:
+            break
+    stopped.event.set()
+    await asyncio.wait_for(task, 1)
+    (condition,) = world.writes[0]["conditions"]
+    assert (condition["type"], condition["status"], condition["reason"]) == ("Ready", "False", "ReconcileError")
+    assert condition["message"].startswith(f"{loop.FAILURES_REPORTED} reconcile attempts failed in a row")
+
+
 def test_backoff_grows_and_is_capped() -> None:
     assert loop.backoff(1, 10) <= 12 and loop.backoff(3, 10) >= 32
     assert loop.backoff(50, 10) <= loop.MAX_BACKOFF * 1.2

@@ -1,6 +1,6 @@
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from mlops_operator.decisions.mergepatch import merge_diff
+from mlops_operator.decisions.mergepatch import merge_apply, merge_diff
 from mlops_operator.embedded.patches import merge_patch
 
 json_leaf = st.one_of(st.integers(), st.text(max_size=3), st.booleans())
@@ -18,3 +18,13 @@ def test_applying_the_diff_yields_the_new_document_for_its_keys(old, new):
 
 def test_removed_nested_keys_become_null():
     assert merge_diff({"weights": {"a": 80, "b": 20}}, {"weights": {"b": 100}}) == {"weights": {"a": None, "b": 100}}
+
+
+def test_merge_apply_is_rfc7386_and_undoes_merge_diff():
+    doc = {"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2]}
+    assert merge_apply(doc, {"a": None, "b": {"c": 5, "d": None}, "e": [3], "f": {"g": None, "h": 1}}) == {
+        "b": {"c": 5}, "e": [3], "f": {"h": 1}}
+    assert doc == {"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2]}  # unchanged
+    new = {"a": 2, "b": {"c": 2}, "x": "y"}
+    assert merge_apply(doc, merge_diff(doc, new)) == {**new, "e": [1, 2]}
+    assert merge_apply(doc, {"a": 1}) == doc  # a no-op patch: the loop skips the write

@@ -69,7 +69,8 @@ def test_champion_is_the_latest_blessed_run_and_history_is_bounded():
     assert p.status.champion.training_run == "r5"
     assert [h.training_run for h in p.status.history] == ["r5", "r4", "r3"]
     assert p.status.serving.training_run == "r3"
-    assert ("Normal", "NewChampion", "r5: roc_auc=0.9") in p.events
+    assert ("Normal", "NewChampion", "r5: roc_auc=0.900") in p.events
+    assert p.status.champion.display == "0.900"  # what kubectl get shows in the SCORE column
 
 
 def test_a_failed_latest_run_degrades_the_project():
@@ -100,7 +101,19 @@ def test_cron(expr, after, now, expected):
     assert got == (ts(expected) if expected else None)
 
 
-@pytest.mark.parametrize("bad", ["* * * *", "61 * * * *", "*/0 * * * *", "a * * * *"])
+@pytest.mark.parametrize(("expr", "after", "now", "expected"), [
+    ("@daily", "2026-01-01T00:00:00", "2026-01-03T10:00:00", "2026-01-03T00:00:00"),
+    ("@hourly", "2026-01-01T00:00:00", "2026-01-01T05:59:00", "2026-01-01T05:00:00"),
+    ("0 3 * * MON", "2026-01-01T00:00:00", "2026-01-06T00:00:00", "2026-01-05T03:00:00"),
+    ("0 3 * * 7", "2026-01-01T00:00:00", "2026-01-06T00:00:00", "2026-01-04T03:00:00"),  # 7 is Sunday
+    ("0 3 * JAN ?", "2026-01-01T00:00:00", "2026-01-01T04:00:00", "2026-01-01T03:00:00"),
+    ("0 0 1 * MON", "2026-01-01T00:00:00", "2026-01-05T01:00:00", "2026-01-05T00:00:00"),  # either day field
+])
+def test_cron_as_a_kubernetes_cronjob_accepts_it(expr, after, now, expected):
+    assert last_fire_time(expr, ts(after), ts(now)) == ts(expected)
+
+
+@pytest.mark.parametrize("bad", ["* * * *", "61 * * * *", "*/0 * * * *", "a * * * *", "0 0 * * * *", "@sometimes"])
 def test_bad_cron_is_rejected_with_the_schedule_named(bad):
     with pytest.raises(ValueError, match="cron schedule"):
         parse_cron(bad)

@@ -98,7 +98,12 @@ def test_canary_rolls_back_after_failure_limit_and_does_not_retry_the_same_versi
     plan = advance(s, plan.status, V2, obs(5, candidate=FAILING))
     assert plan.status.failed_checks == 1 and plan.status.candidate == V2
     assert plan.events[0].type == "Warning"
-    plan = advance(s, plan.status, V2, obs(10, candidate=FAILING))
+    # Guardrails count once per analysis interval (the canary's 60s), however often it reconciles.
+    for now in (10, 20, 40, 64):
+        plan = advance(s, plan.status, V2, obs(now, candidate=FAILING))
+        assert plan.status.failed_checks == 1 and plan.status.candidate == V2, now
+        assert plan.status.weights[V2.predictor] == 20  # held, never advanced while breached
+    plan = advance(s, plan.status, V2, obs(65, candidate=FAILING))
     assert plan.status.phase == "RolledBack"
     assert plan.status.candidate is None and plan.status.rolled_back == V2
     assert plan.status.weights == {V1.predictor: 100}
@@ -212,3 +217,205 @@ def test_advance_is_pure():
     assert status.model_dump() == before
     assert first == second
 
+
+
+# --- quality (issue 10): always-valid verdicts on labelled requests, shadow deltas -----------------
+
+QUALITY = {"metric": "accuracy", "minEffect": 0.1, "alpha": 0.05, "minSamples": 50, "maxDuration": "30m"}
+QCANARY = {"type": "canary", "canary": {"steps": [20, 100], "interval": "60s"},
+           "analysis": {"minRequests": 20, "quality": QUALITY}}
+
+
+def summary(**arms: tuple[int, int]) -> dict:
+    """A monitor /summary with (correct, incorrect) labelled rows per predictor."""
+    return {"predictors": {p.predictor: {"correct": c, "incorrect": i, "rows": c + i, "labelled": c + i}
+                           for p, (c, i) in ((V1 if k == "v1" else V2, v) for k, v in arms.items())}}
+
+
+def test_quality_canary_never_advances_without_labels_and_says_how_many_are_missing():
+    s = spec(QCANARY)
+    plan = advance(s, serving(), V2, obs(0, monitor=summary(v1=(0, 0))))
+    for now, mon in ((120, None), (180, summary(v1=(20, 2), v2=(10, 1)))):
+        plan = advance(s, plan.status, V2, obs(now, candidate=HEALTHY, monitor=mon))
+        assert plan.status.step == 0 and plan.status.weights[V2.predictor] == 20
+        assert plan.status.last_decision.action == "WaitingForData"
+    assert "waiting for 67 more labelled requests" in plan.status.last_decision.reason
+    assert plan.status.analysis.verdict == "insufficient" and plan.status.analysis.missing == 67
+
+
+def test_quality_canary_rolls_back_a_worse_candidate_at_once_with_its_numbers():
+    s = spec(QCANARY)
+    plan = advance(s, serving(), V2, obs(0, monitor=summary(v1=(0, 0))))
+    plan = advance(s, plan.status, V2, obs(10, candidate=HEALTHY, monitor=summary(v1=(190, 10), v2=(60, 140))))
+    assert plan.status.phase == "RolledBack" and plan.status.rolled_back == V2
+    event = plan.events[-1]
+    assert event.reason == "RolledBack" and "worse with confidence" in event.message
+    assert "accuracy candidate 0.3 (n=200) vs stable 0.95 (n=200)" in event.message
+    a = plan.status.analysis
+    assert a.verdict == "worse" and a.interval[1] < 0 and a.min_effect == 0.1
+    assert a.candidate.samples == 200 and a.stable.estimate == 0.95
+
+
+def test_quality_canary_advances_an_equal_candidate_after_the_interval_then_promotes():
+    s = spec(QCANARY)
+    plan = advance(s, serving(), V2, obs(0, monitor=summary(v1=(0, 0))))
+    equal = summary(v1=(380, 20), v2=(380, 20))
+    plan = advance(s, plan.status, V2, obs(30, candidate=HEALTHY, monitor=equal))
+    assert plan.status.step == 0 and plan.status.last_decision.action == "Analysing"
+    plan = advance(s, plan.status, V2, obs(61, candidate=HEALTHY, monitor=equal))
+    assert plan.status.step == 1 and plan.events[-1].reason == "Advanced"
+    assert "at most 0.1 worse" in plan.events[-1].message
+    plan = advance(s, plan.status, V2, obs(122, candidate=HEALTHY, monitor=equal))
+    assert plan.status.stable == V2 and plan.promoted == V2
+    assert plan.status.quality == "accuracy 0.95 vs 0.95"
+
+
+def test_quality_canary_inconclusive_waits_then_rolls_back_at_max_duration():
+    s = spec(QCANARY)
+    plan = advance(s, serving(), V2, obs(0, monitor=summary(v1=(0, 0))))
+    unclear = summary(v1=(45, 15), v2=(40, 20))  # 60 each: neither worse nor within 0.1 with confidence
+    plan = advance(s, plan.status, V2, obs(100, candidate=HEALTHY, monitor=unclear))
+    assert plan.status.analysis.verdict == "inconclusive" and plan.status.step == 0
+    assert plan.status.last_decision.action == "Analysing"
+    plan = advance(s, plan.status, V2, obs(1800, candidate=HEALTHY, monitor=unclear))
+    assert plan.status.phase == "RolledBack" and "maxDuration 30m" in plan.status.last_decision.reason
+
+
+def test_quality_compares_stable_only_since_the_release_started():
+    s = spec(QCANARY)
+    # stable labelled 1000 perfect answers before the release: they must not count against the candidate
+    plan = advance(s, serving(), V2, obs(0, monitor=summary(v1=(1000, 0))))
+    assert plan.status.quality_baseline == {"n": 1000, "total": 1000.0, "totalSq": 1000.0}
+    plan = advance(s, plan.status, V2, obs(61, candidate=HEALTHY, monitor=summary(v1=(1380, 20), v2=(380, 20))))
+    assert plan.status.analysis.stable.samples == 400 and plan.status.step == 1
+
+
+@pytest.mark.parametrize("candidate, expected", [((390, 10), "Promoted"), ((300, 100), "RolledBack")])
+def test_quality_abtest_promotes_a_better_candidate_and_rolls_back_a_worse_one(candidate, expected):
+    s = spec({"type": "abtest", "abtest": {"duration": "60s"}, "analysis": {"quality": QUALITY}})
+    plan = advance(s, serving(), V2, obs(0, monitor=summary(v1=(0, 0))))
+    plan = advance(s, plan.status, V2, obs(61, candidate=HEALTHY, stable=HEALTHY,
+                                          monitor=summary(v1=(340, 60), v2=candidate)))
+    assert plan.status.last_decision.action == expected
+
+
+def test_quality_abtest_keeps_stable_at_max_duration_without_a_winner():
+    s = spec({"type": "abtest", "abtest": {"duration": "60s"}, "analysis": {"quality": QUALITY}})
+    plan = advance(s, serving(), V2, obs(0, monitor=summary(v1=(0, 0))))
+    equal = summary(v1=(380, 20), v2=(380, 20))
+    plan = advance(s, plan.status, V2, obs(61, candidate=HEALTHY, stable=HEALTHY, monitor=equal))
+    assert plan.status.candidate == V2 and plan.status.analysis.verdict == "non-inferior"
+    plan = advance(s, plan.status, V2, obs(1800, candidate=HEALTHY, stable=HEALTHY, monitor=equal))
+    assert plan.status.phase == "RolledBack" and "kept stable at maxDuration" in plan.status.last_decision.reason
+
+
+def pairs(n: int, disagree: int) -> dict:
+    return {"predictors": {}, "pairs": [
+        {"requestId": f"r{i}", "stable": {"predictor": V1.predictor, "predictions": [1]},
+         "shadow": [{"predictor": V2.predictor, "predictions": [0 if i < disagree else 1]}], "label": None}
+        for i in range(n)]}
+
+
+SHADOW_BOUNDS = {"type": "shadow", "shadow": {"duration": "60s", "bounds": {"maxDisagreement": 0.2, "minPairs": 50}}}
+
+
+def test_shadow_beyond_its_bound_is_not_promoted_and_status_shows_the_delta():
+    s = spec(SHADOW_BOUNDS)
+    plan = advance(s, serving(), V2, obs(0))
+    plan = advance(s, plan.status, V2, obs(10, candidate=HEALTHY, monitor=pairs(20, 20)))
+    assert plan.status.candidate == V2 and "waiting for 30 more" in plan.status.last_decision.reason
+    plan = advance(s, plan.status, V2, obs(20, candidate=HEALTHY, monitor=pairs(60, 60)))
+    assert plan.status.phase == "RolledBack" and plan.status.stable == V1
+    assert "not promoted" in plan.events[-1].message and "disagreement" in plan.events[-1].message
+    d = plan.status.shadow_delta
+    assert d.pairs == 60 and d.disagreement == 1.0 and d.within_bounds is False and d.qq[0] == [0.0, 1.0, 0.0]
+
+
+def test_shadow_within_its_bound_is_promoted_after_its_duration():
+    s = spec(SHADOW_BOUNDS)
+    plan = advance(s, serving(), V2, obs(0))
+    plan = advance(s, plan.status, V2, obs(30, candidate=HEALTHY, monitor=pairs(80, 0)))
+    assert plan.status.candidate == V2 and plan.status.last_decision.action == "Analysing"
+    plan = advance(s, plan.status, V2, obs(61, candidate=HEALTHY, monitor=pairs(80, 0)))
+    assert plan.status.stable == V2 and "within bounds" in plan.status.last_decision.reason
+    assert plan.status.shadow_delta.disagreement_upper < 0.2
+
+
+def test_shadow_with_an_undecided_delta_waits_then_is_not_promoted_at_max_duration():
+    s = spec({**SHADOW_BOUNDS, "shadow": {"duration": "60s", "bounds": {"maxDisagreement": 0.2, "maxDuration": "10m"}}})
+    plan = advance(s, serving(), V2, obs(0))
+    plan = advance(s, plan.status, V2, obs(61, candidate=HEALTHY, monitor=pairs(60, 12)))
+    assert plan.status.candidate == V2 and plan.status.last_decision.action == "Analysing"
+    plan = advance(s, plan.status, V2, obs(600, candidate=HEALTHY, monitor=pairs(60, 12)))
+    assert plan.status.phase == "RolledBack" and "maxDuration" in plan.status.last_decision.reason
+
+
+# --- A/B/n: challengers -------------------------------------------------------------------------
+
+GOOD = served_model("uri:file:///m/good", "file:///m/good", None)
+BAD = served_model("uri:file:///m/bad", "file:///m/bad", None)
+
+
+def abn_spec(**quality) -> ModelDeploymentSpec:
+    return spec({"analysis": {"quality": {**QUALITY, **quality}}},
+                challengers=[{"name": "good", "model": {"uri": "file:///m/good"}, "weight": 30},
+                             {"name": "bad", "model": {"uri": "file:///m/bad"}, "weight": 30}])
+
+
+def abn_summary(stable: tuple[int, int], good: tuple[int, int], bad: tuple[int, int]) -> dict:
+    return {"predictors": {p.predictor: {"correct": c, "incorrect": i, "rows": c + i}
+                           for p, (c, i) in ((V1, stable), (GOOD, good), (BAD, bad))}}
+
+
+def abn_obs(now, monitor=None, ready=(V1, GOOD, BAD), **kw):
+    return obs(now, ready=ready, monitor=monitor, **kw)
+
+
+CHALLENGERS = {"good": GOOD, "bad": BAD}
+
+
+def test_abn_serves_every_ready_challenger_stops_a_loser_and_promotes_the_winner():
+    s = abn_spec()
+    plan = advance(s, serving(), V1, abn_obs(0, abn_summary((0, 0), (0, 0), (0, 0)), ready=(V1,)), CHALLENGERS)
+    assert plan.status.tournament.outcome == "running" and plan.status.phase == "Progressing"
+    assert plan.status.weights == {V1.predictor: 100, GOOD.predictor: 0, BAD.predictor: 0}  # not ready yet
+    plan = advance(s, plan.status, V1, abn_obs(1, abn_summary((0, 0), (0, 0), (0, 0))), CHALLENGERS)
+    assert {p.name: p.traffic for p in plan.predictors} == {V1.predictor: 40, GOOD.predictor: 30, BAD.predictor: 30}
+    assert plan.status.last_decision.action == "WaitingForData"
+    # bad is far worse than stable: stopped, its traffic goes to stable; nothing is decided yet for good
+    plan = advance(s, plan.status, V1, abn_obs(2, abn_summary((50, 10), (55, 5), (10, 50))), CHALLENGERS)
+    assert [(a.name, a.stopped) for a in plan.status.tournament.challengers] == [("good", False), ("bad", True)]
+    assert {p.name: p.traffic for p in plan.predictors} == {V1.predictor: 70, GOOD.predictor: 30}
+    stopped = [e for e in plan.events if e.reason == "ChallengerStopped"]
+    assert len(stopped) == 1 and "bad" in stopped[0].message and "interval" in stopped[0].message
+    assert plan.status.tournament.outcome == "running"
+    # good is better than stable with family-wise confidence: promoted
+    plan = advance(s, plan.status, V1, abn_obs(3, abn_summary((700, 300), (390, 10), (10, 50))), CHALLENGERS)
+    assert plan.status.tournament.outcome == "winner" and plan.status.tournament.winner == "good"
+    assert plan.status.stable == GOOD and plan.promoted == GOOD and plan.status.phase == "Serving"
+    assert [p.name for p in plan.predictors] == [GOOD.predictor]
+    assert plan.events[-1].reason == "Promoted" and "good is better than stable" in plan.events[-1].message
+    # The same spec again: the outcome holds, spec.model (V1) is not re-released
+    again = advance(s, plan.status, V1, abn_obs(4, abn_summary((700, 300), (390, 10), (10, 50)), ready=(GOOD,)), CHALLENGERS)
+    assert again.status.stable == GOOD and again.status.candidate is None and not again.events
+
+
+def test_abn_keeps_stable_at_max_duration_without_a_winner():
+    s = abn_spec()
+    equal = abn_summary((380, 20), (380, 20), (380, 20))
+    plan = advance(s, serving(), V1, abn_obs(0, abn_summary((0, 0), (0, 0), (0, 0))), CHALLENGERS)
+    plan = advance(s, plan.status, V1, abn_obs(60, equal), CHALLENGERS)
+    assert plan.status.tournament.outcome == "running" and plan.status.last_decision.action == "Analysing"
+    plan = advance(s, plan.status, V1, abn_obs(1800, equal), CHALLENGERS)
+    assert plan.status.tournament.outcome == "keep-stable" and plan.status.stable == V1
+    assert [p.name for p in plan.predictors] == [V1.predictor]
+    assert plan.status.last_decision.action == "StableKept"
+
+
+def test_abn_spec_needs_a_quality_metric_and_leaves_stable_a_share():
+    with pytest.raises(ValueError, match="analysis.quality"):
+        spec(challengers=[{"name": "a", "model": {"uri": "file:///a"}, "weight": 10}])
+    with pytest.raises(ValueError, match="sum below 100"):
+        spec({"analysis": {"quality": QUALITY}}, challengers=[
+            {"name": "a", "model": {"uri": "file:///a"}, "weight": 50},
+            {"name": "b", "model": {"uri": "file:///b"}, "weight": 50}])

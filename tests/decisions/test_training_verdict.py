@@ -41,3 +41,15 @@ def test_blessed_without_and_with_approval():
 
 def test_success_without_comparison_is_a_failure_not_a_blessing():
     assert run_verdict("Succeeded", "", {}, ApprovalPolicy(), None, NOW).phase == "Failed"
+
+
+def test_a_reason_that_states_the_numbers_is_not_repeated():
+    first = {"comparison": {"decision": "Blessed", "metric": "roc_auc", "candidateValue": 0.9863731656184487,
+                            "minimum": 0.9, "reason": "roc_auc 0.9864 passes (minimum 0.9); no champion to beat"}}
+    v = run_verdict("Succeeded", "", first, ApprovalPolicy(), None, NOW)
+    assert v.message == "roc_auc 0.9864 passes (minimum 0.9); no champion to beat" and v.event[2] == v.message
+    versus = {"comparison": {"decision": "Rejected", "metric": "roc_auc", "candidateValue": 0.9112, "champion": "r1",
+                             "championValue": 0.9534, "reason": "roc_auc 0.9112 vs champion 0.9534: improvement "
+                                                                "-0.0422 is below the required 0"}}
+    v = run_verdict("Succeeded", "", versus, ApprovalPolicy(), None, NOW)
+    assert v.message == versus["comparison"]["reason"] + " (champion r1)"

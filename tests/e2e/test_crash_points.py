@@ -25,6 +25,7 @@ import yaml
 
 from mlops_operator.devcluster import EXAMPLES, start_operator, stop_process
 from mlops_operator.embedded import errors
+from mlops_operator.monitor import client as monitor_client
 from mlops_operator.training import runfiles
 
 from sklearn.datasets import load_breast_cancer
@@ -107,7 +108,9 @@ class Killer:
     async def restart(self, dead: Any) -> None:
         await dead.wait()
         c = self.cluster
-        c.cluster.operator = await start_operator(c.kubeconfig, c.workdir, 1.0, c.workdir / "operator.log")
+        monitor = {monitor_client.ENV_URL: c.cluster.monitor_url,
+                   monitor_client.ENV_TOKEN_FILE: str(c.cluster.monitor_token_file)} if c.cluster.monitor_url else {}
+        c.cluster.operator = await start_operator(c.kubeconfig, c.workdir, 1.0, c.workdir / "operator.log", monitor)
         self.restarts += 1
 
 

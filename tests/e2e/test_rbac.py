@@ -23,7 +23,7 @@ NEEDED_ELSEWHERE = {
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> set[tuple[str, str, str, str | None]]:
-    """Drive the operator through training, failure, serving and an update; return its calls."""
+    """Drive the operator through training, failure, serving, an update and a batch scoring; return its calls."""
     models = tmp_path_factory.mktemp("models")
     v1, v2 = make_model(models / "v1"), make_model(models / "v2", flip=True)
     with ThreadedDevCluster(tmp_path_factory.mktemp("dev"), examples=None) as cluster:
@@ -38,10 +38,14 @@ def recorded(tmp_path_factory) -> set[tuple[str, str, str, str | None]]:
         kube.patch("modeldeployments", "d", {"spec": {"model": {"uri": v2}}})
         kube.wait("modeldeployments", "d", lambda o: (status(o).get("stable") or {}).get("uri") == v2
                   and status(o).get("phase") == "Serving", 120, "v2 serving")
+        kube.create("batchpredictions", {"apiVersion": "mlops.dev/v1alpha1", "kind": "BatchPrediction",
+                    "metadata": {"name": "b"}, "spec": {"model": {"uri": v1}, "input": {"uri": "sklearn:breast_cancer"}}})
+        kube.wait("batchpredictions", "b", lambda o: status(o).get("phase") == "Succeeded", 300, "batch scored")
         kube.wait("trainingruns", "p-v1", lambda o: status(o).get("phase") == "Failed", 300, "run failed")
         kube.wait("mlprojects", "p", lambda o: status(o).get("phase") == "Degraded", 60, "project degraded")
         assert not error_lines(cluster.operator_log())
-        for plural, name in (("mlprojects", "p"), ("trainingruns", "p-v1"), ("modeldeployments", "d")):
+        for plural, name in (("mlprojects", "p"), ("trainingruns", "p-v1"), ("modeldeployments", "d"),
+                             ("batchpredictions", "b")):
             assert not kube.get(plural, name)["metadata"].get("finalizers"), f"{plural}/{name} got a finalizer"
         calls = list(cluster.cluster.api.emulator.calls)
     return {(c.verb, c.group, c.resource, c.subresource) for c in calls
@@ -56,6 +60,7 @@ def test_every_call_the_operator_makes_is_allowed(recorded):
     assert ("create", "mlops.dev", "trainingruns", None) in recorded
     assert ("create", "machinelearning.seldon.io", "seldondeployments", None) in recorded
     assert ("patch", "machinelearning.seldon.io", "seldondeployments", None) in recorded
+    assert ("patch", "mlops.dev", "batchpredictions", "status") in recorded
 
 
 def test_nothing_is_granted_beyond_what_the_operator_uses(recorded):

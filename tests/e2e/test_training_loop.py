@@ -152,13 +152,12 @@ def test_what_only_the_operator_can_check_is_a_condition_naming_the_field(kube):
     assert ready(md)["message"].startswith("spec.model.trainingRun:")
 
 
-def test_a_drift_policy_the_operator_cannot_act_on_yet_is_reported_not_ignored(kube):
+def test_a_drift_policy_without_a_deployment_is_reported_not_ignored(kube):
     kube.create("mlprojects", {"apiVersion": "mlops.dev/v1alpha1", "kind": "MLProject", "metadata": {"name": "drifty"},
                 "spec": {"dataset": {"uri": "sklearn:iris", "version": "v1", "target": "target"},
                          "candidates": [{"name": "lr", "estimator": "LogisticRegression"}],
                          "drift": {"enabled": True, "retrain": True}}})
-    project = kube.wait("mlprojects", "drifty", lambda o: any(c["type"] == "DriftMonitoring"
+    project = kube.wait("mlprojects", "drifty", lambda o: any(c["type"] == "Drifted"
                         for c in status(o).get("conditions", [])), 60, "drift condition")
-    drift = next(c for c in status(project)["conditions"] if c["type"] == "DriftMonitoring")
-    assert (drift["status"], drift["reason"]) == ("Unknown", "NotImplemented")
-    assert drift["message"].startswith("spec.drift")
+    drift = next(c for c in status(project)["conditions"] if c["type"] == "Drifted")
+    assert (drift["status"], drift["reason"]) == ("Unknown", "NoTraffic")

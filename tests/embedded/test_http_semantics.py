@@ -305,7 +305,7 @@ async def test_discovery_documents(http) -> None:
 
 async def test_table_output_uses_printer_columns(http) -> None:
     await call(http, "POST", MLP, project())
-    await call(http, "PATCH", f"{MLP}/iris/status", {"status": {"phase": "Ready", "champion": {"trainingRun": "r1", "value": 0.97}}},
+    await call(http, "PATCH", f"{MLP}/iris/status", {"status": {"phase": "Ready", "champion": {"trainingRun": "r1", "value": 0.9712, "display": "0.971"}}},
                "application/merge-patch+json")
     async with http.get(MLP, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}) as resp:
         table = await resp.json()
@@ -314,7 +314,7 @@ async def test_table_output_uses_printer_columns(http) -> None:
     assert columns == ["Name", "Phase", "Dataset", "Metric", "Champion", "Score", "Serving", "Age"]
     cells = dict(zip(columns, table["rows"][0]["cells"]))
     assert cells["Name"] == "iris" and cells["Phase"] == "Ready" and cells["Dataset"] == "v1"
-    assert cells["Champion"] == "r1" and cells["Score"] == 0.97 and cells["Metric"] is None
+    assert cells["Champion"] == "r1" and cells["Score"] == "0.971" and cells["Metric"] is None  # rounded for people
     assert cells["Age"].endswith("s")
 
 

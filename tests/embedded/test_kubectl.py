@@ -43,11 +43,12 @@ spec:
 def test_apply_with_client_validation_then_get_printer_columns(kubectl, threaded_api: EmbeddedAPIServer) -> None:
     assert "mlproject.mlops.dev/iris created" in kubectl("apply", "-f", "-", input=PROJECT).stdout
     threaded_api.apply({"apiVersion": "mlops.dev/v1alpha1", "kind": "MLProject", "metadata": {"name": "iris"},
-                        "status": {"phase": "Ready", "champion": {"trainingRun": "iris-1", "value": 0.97}}})
+                        "status": {"phase": "Ready", "champion": {"trainingRun": "iris-1", "value": 0.9712,
+                                                                "display": "0.971"}}})
     lines = kubectl("get", "mlp").stdout.splitlines()
     assert lines[0].split() == ["NAME", "PHASE", "DATASET", "METRIC", "CHAMPION", "SCORE", "SERVING", "AGE"]
     row = lines[1].split()
-    assert row[:3] == ["iris", "Ready", "v1"] and "iris-1" in row and "0.97" in row
+    assert row[:3] == ["iris", "Ready", "v1"] and "iris-1" in row and "0.971" in row and "0.9712" not in row
 
     assert "configured" in kubectl("apply", "-f", "-", input=PROJECT.replace("version: v1", "version: v2")).stdout
     assert kubectl("get", "mlp", "iris", "-o", "jsonpath={.spec.dataset.version}").stdout == "v2"

@@ -32,7 +32,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess:
 def test_rules_are_valid_promql(rules_file):
     result = _promtool("check", "rules", str(rules_file))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 rules found" in result.stdout
+    assert "7 rules found" in result.stdout
 
 
 def _alerts(rules_file: Path, name: str) -> dict[str, str]:
@@ -45,6 +45,8 @@ def test_alerts_fire_on_the_right_series_and_only_then(rules_file, tmp_path):
     rollback = _alerts(rules_file, "MLOpsRolloutRolledBack")
     failures = _alerts(rules_file, "MLOpsTrainingFailures")
     down = _alerts(rules_file, "MLOpsOperatorDown")
+    lost = _alerts(rules_file, "MLOpsPredictorUnavailable")
+    drifted = _alerts(rules_file, "MLOpsModelDrifted")
     tests = {
         "rule_files": [str(rules_file)],
         "evaluation_interval": "1m",
@@ -61,6 +63,14 @@ def test_alerts_fire_on_the_right_series_and_only_then(rules_file, tmp_path):
                      "values": "0 0 1 1"},
                     {"series": 'mlops_trainingrun_completed_total{namespace="ml-team", project="churn", phase="Blessed"}',
                      "values": "0 1 2 3"},
+                    {"series": 'mlops_modeldeployment_predictor_available{namespace="ml-team", name="churn", '
+                               'predictor="v1-abc123"}', "values": "1 1 0 0 0 0 1 1"},
+                    {"series": 'mlops_modeldeployment_predictor_available{namespace="ml-team", name="churn", '
+                               'predictor="v2-def456"}', "values": "1 0 1 0 1 0 1 0"},  # flapping: never 2m
+                    {"series": 'mlops_mlproject_drifted{namespace="ml-team", project="churn", pod="op-1"}',
+                     "values": "0 0 1 1 1 1 1 1 1 0"},
+                    {"series": 'mlops_mlproject_drifted{namespace="ml-team", project="calm", pod="op-1"}',
+                     "values": "0 1 0 1 0 1 0 1 0 1"},  # flapping: never 5m
                 ],
                 "alert_rule_test": [
                     {"eval_time": "4m", "alertname": "MLOpsOperatorDown", "exp_alerts": []},
@@ -77,6 +87,28 @@ def test_alerts_fire_on_the_right_series_and_only_then(rules_file, tmp_path):
                                                                    .replace("{{ $labels.name }}", "churn"),
                          }},
                     ]},
+                    {"eval_time": "3m", "alertname": "MLOpsPredictorUnavailable", "exp_alerts": []},
+                    {"eval_time": "5m", "alertname": "MLOpsPredictorUnavailable", "exp_alerts": [
+                        {"exp_labels": {"severity": "warning", "namespace": "ml-team", "name": "churn",
+                                        "predictor": "v1-abc123"},
+                         "exp_annotations": {
+                             "summary": lost["summary"],
+                             "description": lost["description"].replace("{{ $labels.namespace }}", "ml-team")
+                                                               .replace("{{ $labels.name }}", "churn")
+                                                               .replace("{{ $labels.predictor }}", "v1-abc123"),
+                         }},
+                    ]},
+                    {"eval_time": "7m", "alertname": "MLOpsPredictorUnavailable", "exp_alerts": []},
+                    {"eval_time": "5m", "alertname": "MLOpsModelDrifted", "exp_alerts": []},
+                    {"eval_time": "8m", "alertname": "MLOpsModelDrifted", "exp_alerts": [
+                        {"exp_labels": {"severity": "warning", "namespace": "ml-team", "project": "churn"},
+                         "exp_annotations": {
+                             "summary": drifted["summary"],
+                             "description": drifted["description"].replace("{{ $labels.namespace }}", "ml-team")
+                                                                   .replace("{{ $labels.project }}", "churn"),
+                         }},
+                    ]},
+                    {"eval_time": "10m", "alertname": "MLOpsModelDrifted", "exp_alerts": []},
                     {"eval_time": "3m", "alertname": "MLOpsTrainingFailures", "exp_alerts": [
                         {"exp_labels": {"severity": "warning", "namespace": "ml-team", "project": "churn"},
                          "exp_annotations": {

@@ -13,12 +13,14 @@ from .paths import ARGOCD_DIR, CHART_DIR, REPO_ROOT
 from .render import chart_crds, render_chart
 from .validate import validate_all, validate_object
 
-KINDS = [("mlops.dev", "MLProject"), ("mlops.dev", "TrainingRun"), ("mlops.dev", "ModelDeployment")]
+KINDS = [("mlops.dev", "MLProject"), ("mlops.dev", "TrainingRun"), ("mlops.dev", "ModelDeployment"),
+         ("mlops.dev", "BatchPrediction")]
 # Health states each kind can be in (MLProject has nothing that waits for a person, so no Suspended).
 STATES = {
     "MLProject": {"Healthy", "Progressing", "Degraded"},
     "TrainingRun": {"Healthy", "Progressing", "Degraded", "Suspended"},
     "ModelDeployment": {"Healthy", "Progressing", "Degraded", "Suspended"},
+    "BatchPrediction": {"Healthy", "Progressing", "Degraded"},
 }
 CASES = [(group, kind, *case) for group, kind in KINDS for case in health_cases(group, kind)]
 

@@ -211,6 +211,9 @@ REQUIRED_EVERYWHERE = [
     ("patch", "mlops.dev", "mlprojects", "status"),
     ("patch", "mlops.dev", "trainingruns", "status"),
     ("patch", "mlops.dev", "modeldeployments", "status"),
+    ("list", "mlops.dev", "batchpredictions", None),
+    ("watch", "mlops.dev", "batchpredictions", None),
+    ("patch", "mlops.dev", "batchpredictions", "status"),
     ("create", "machinelearning.seldon.io", "seldondeployments", None),
     ("patch", "machinelearning.seldon.io", "seldondeployments", None),
     ("create", "", "events", None),
@@ -221,6 +224,8 @@ NEVER = [
     ("update", "mlops.dev", "modeldeployments", None),
     ("patch", "mlops.dev", "modeldeployments", None),  # the operator never writes a user's spec or metadata
     ("patch", "mlops.dev", "mlprojects", None),
+    ("patch", "mlops.dev", "batchpredictions", None),
+    ("create", "mlops.dev", "batchpredictions", None),
     ("delete", "machinelearning.seldon.io", "seldondeployments", None),  # garbage-collected with the owner
     ("get", "", "secrets", None),
     ("create", "", "pods", None),

@@ -54,7 +54,8 @@ def test_builds_and_validates(built):
     counts = validate_all(objects)
     assert sum(counts.values()) == len(objects)
     crds = sorted(o["metadata"]["name"] for o in by_kind(objects, "CustomResourceDefinition"))
-    assert crds == ["mlprojects.mlops.dev", "modeldeployments.mlops.dev", "trainingruns.mlops.dev"], name
+    assert crds == ["batchpredictions.mlops.dev", "mlprojects.mlops.dev", "modeldeployments.mlops.dev",
+                    "trainingruns.mlops.dev"], name
     assert one(objects, "Deployment")["metadata"]["namespace"] == "mlops-system"
     assert {o["metadata"]["name"] for o in by_kind(objects, "Namespace")} >= {"mlops-system"}
 

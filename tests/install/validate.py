@@ -119,6 +119,10 @@ def strict_json_schema(schema: dict[str, Any], *, root: bool = True) -> dict[str
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if schema.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
+    for bound, limit in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), bool):  # OpenAPI 3.0's boolean form -> JSON Schema 2020-12's number
+            if out.pop(bound) and limit in out:
+                out[bound] = out.pop(limit)
     if "properties" in out:
         out["properties"] = {k: strict_json_schema(v, root=False) for k, v in out["properties"].items()}
         if root:

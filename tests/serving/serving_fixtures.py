@@ -54,12 +54,15 @@ def write_model_dir(path: Path, *, flip_labels: bool = False) -> Path:
 
 
 def seldon_deployment(namespace: str, name: str, *predictors) -> dict:
-    """The operator's SeldonDeployment for these predictors, owned by a ModelDeployment `name`."""
+    """The operator's SeldonDeployment for these predictors, as if no owner: there is no
+    ModelDeployment in these tests, and the garbage collector deletes objects of absent owners."""
     from mlops_operator.decisions.seldon import desired_seldon_deployment
 
     owner = {"apiVersion": "mlops.dev/v1alpha1", "kind": "ModelDeployment", "name": name, "uid": "u-1"}
-    return desired_seldon_deployment(name, namespace, list(predictors), owner=owner, replicas=1, resources=None,
-                                     labels={})
+    obj = desired_seldon_deployment(name, namespace, list(predictors), owner=owner, replicas=1, resources=None,
+                                    labels={})
+    del obj["metadata"]["ownerReferences"]
+    return obj
 
 
 def group_alive(pid: int) -> bool:

@@ -223,7 +223,8 @@ async def test_model_servers_die_with_a_killed_controller(model_dirs, tmp_path):
     await wait_until(lambda: not group_alive(pid), timeout=30, what="the orphaned MLServer to exit")
 
 
-async def test_a_predictor_process_that_dies_fails_the_deployment(realiser, model_dirs):
+async def test_a_predictor_process_that_dies_is_restarted_and_says_why_meanwhile(realiser, model_dirs):
+    """As a ReplicaSet restarts a crashed pod: the status names the crash until the new process is ready."""
     import signal
 
     await realiser.apply(sdep(Predictor("stable", uri(model_dirs["stable"]), 100)))
@@ -231,6 +232,10 @@ async def test_a_predictor_process_that_dies_fails_the_deployment(realiser, mode
     assert status["state"] == "Available", status
     pid = realiser.get(NS, NAME).pids()["stable"]
     os.killpg(pid, signal.SIGKILL)
-    status = await realiser.recorder.wait_state(NS, NAME, {"Failed"}, timeout=30)
-    assert "predictor stable: MLServer exited with code -9" in status["description"]
-    assert status["deploymentStatus"]["iris-stable-0-model"]["availableReplicas"] == 0
+    status = await realiser.recorder.wait_state(NS, NAME, {"Creating"}, timeout=30)
+    assert "stable: MLServer exited with code -9 (restart 1)" in status["description"]
+    predictor = status["deploymentStatus"]["iris-stable-0-model"]
+    assert predictor["availableReplicas"] == 0 and "exited with code -9" in predictor["description"]
+    status = await realiser.recorder.wait_state(NS, NAME, {"Available"}, timeout=60)
+    assert realiser.get(NS, NAME).pids()["stable"] != pid
+    assert "description" not in status["deploymentStatus"]["iris-stable-0-model"]

@@ -17,6 +17,7 @@ from mlops_operator.decisions.seldon import (
     Predictor,
     desired_seldon_deployment,
     predictor_weights,
+    lost_predictors,
     seldon_status,
 )
 from mlops_operator.serving.crd import seldon_deployment_crd
@@ -54,6 +55,10 @@ CASES = {
         [Predictor("stable", STABLE, 100), Predictor("shadow", CANDIDATE, 25, shadow=True)],
         image="ghcr.io/mlops-dev/mlops-components:0.1.0",
     ),
+    "shadow-logged": lambda: build(
+        [Predictor("stable", STABLE, 100), Predictor("shadow", CANDIDATE, 100, shadow=True)],
+        logger_url="http://mlops-monitor.mlops-system.svc:8081/log",
+    ),
 }
 
 
@@ -90,6 +95,16 @@ def test_weights_are_on_live_predictors_and_sum_to_100():
         live = predictor_weights(obj)
         assert sum(live.values()) == 100, case
         assert all(p.get("shadow") is not True or p["name"] not in live for p in obj["spec"]["predictors"])
+
+
+def test_payload_logger_on_every_predictor_only_when_asked():
+    logged = CASES["shadow-logged"]()
+    stable, shadow = logged["spec"]["predictors"]
+    base = "http://mlops-monitor.mlops-system.svc:8081/log"
+    assert stable["graph"]["logger"] == {"url": f"{base}?modeluri=file%3A%2F%2F%2Fmodels%2Firis%2Fv1", "mode": "all"}
+    assert shadow["graph"]["logger"] == {"url": f"{base}?modeluri=s3%3A%2F%2Fmodels%2Firis%2Fv2&shadow=true",
+                                         "mode": "all"}
+    assert all("logger" not in p["graph"] for p in CASES["shadow"]()["spec"]["predictors"])
 
 
 def test_protocol_graph_and_owner_reference():
@@ -133,7 +148,8 @@ def test_status_reader_maps_seldon_status():
         "address": {"url": "http://iris-default.ml.svc.cluster.local:8000/v2/models/model/infer"},
         "deploymentStatus": {
             "iris-stable-0-model": {"replicas": 2, "availableReplicas": 2},
-            "iris-candidate-0-model": {"replicas": 1, "availableReplicas": 0},
+            "iris-candidate-0-model": {"replicas": 1, "availableReplicas": 0,
+                                       "description": "MLServer exited with code -9; restarted 1 times"},
         },
         "replicas": 2,
     }
@@ -143,7 +159,24 @@ def test_status_reader_maps_seldon_status():
         name="iris", state="Available",
         address="http://iris-default.ml.svc.cluster.local:8000/v2/models/model/infer",
         replicas={"stable": 2, "candidate": 0},
+        unavailable={"candidate": "MLServer exited with code -9; restarted 1 times"},
     )
+
+
+def test_a_predictor_is_lost_only_after_it_was_available():
+    def st(replicas: dict, unavailable: dict) -> SeldonStatus:
+        return SeldonStatus(replicas=replicas, unavailable=unavailable)
+
+    starting = st({"v1": 1, "v2": 0}, {"v2": "waiting"})
+    assert lost_predictors(None, starting, ["v1", "v2"], still_reported=False) == {}
+    crashed = st({"v1": 0, "v2": 0}, {"v1": "MLServer exited with code -9", "v2": "waiting"})
+    assert lost_predictors(starting, crashed, ["v1", "v2"], still_reported=False) == {
+        "v1": "MLServer exited with code -9"}
+    still = st({"v1": 0}, {"v1": "MLServer exited with code -9; restarted 1 times"})
+    assert lost_predictors(crashed, still, ["v1"], still_reported=True) == {"v1": still.unavailable["v1"]}
+    assert lost_predictors(crashed, still, ["v1"], still_reported=False) == {}
+    assert lost_predictors(still, st({"v1": 1}, {}), ["v1"], still_reported=True) == {}
+    assert lost_predictors(starting, crashed, ["v2"], still_reported=False) == {}  # not serving: not ours
 
 
 def test_status_reader_handles_missing_and_failed():

@@ -51,11 +51,14 @@ def test_golden_file_loads_with_kfp_and_has_the_expected_shape(tmp_path):
     spec = component.pipeline_spec
     assert spec.pipeline_info.name == pipeline.PIPELINE_NAME
     tasks = spec.root.dag.tasks
-    assert {"ingest", "validate", "split", "select-and-compare", "register"} <= set(tasks)
+    assert {"ingest", "validate", "split", "select-and-compare", "report", "register"} <= set(tasks)
     loop = next(t for t in tasks.values() if t.WhichOneof("iterator") == "parameter_iterator")
     assert loop.iterator_policy.parallelism_limit == pipeline.TRAIN_PARALLELISM
     assert set(tasks["split"].dependent_tasks) == {"ingest", "validate"}  # no training before validation
-    assert set(tasks["register"].dependent_tasks) == {"ingest", "select-and-compare", "split"}
+    assert set(tasks["report"].dependent_tasks) == {"ingest", "select-and-compare", "split"}
+    assert set(tasks["register"].dependent_tasks) == {"ingest", "report", "select-and-compare", "split"}
+    report_outputs = spec.components["comp-report"].output_definitions.artifacts
+    assert report_outputs["html_report"].artifact_type.schema_title == "system.HTML"  # shown in the KFP UI
     defaults = {k: v.default_value for k, v in spec.root.input_definitions.parameters.items()}
     assert defaults["champion_model_uri"].string_value == "file:///var/lib/mlops/runs/ml/cancer-0/model"
     assert defaults["run_name"].string_value == "breast-cancer-1"

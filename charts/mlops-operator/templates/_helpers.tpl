@@ -110,3 +110,35 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - -m
 - {{ .Values.operator.module }}
 {{- end }}
+
+{{/* The monitor: its own name and selector, so neither the operator's Deployment nor its Service selects monitor pods. */}}
+{{- define "mlops-operator.monitorName" -}}
+{{- printf "%s-monitor" (include "mlops-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "mlops-operator.monitorSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "mlops-operator.name" . }}-monitor
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "mlops-operator.monitorLabels" -}}
+helm.sh/chart: {{ include "mlops-operator.chart" . }}
+{{ include "mlops-operator.monitorSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: monitor
+app.kubernetes.io/part-of: mlops-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "mlops-operator.monitorSecretName" -}}
+{{- default (printf "%s-token" (include "mlops-operator.monitorName" .)) .Values.monitor.token.existingSecret }}
+{{- end }}
+
+{{/* Base URL of the monitor's API (token-protected) and of its log endpoint (NetworkPolicy-protected). */}}
+{{- define "mlops-operator.monitorUrl" -}}
+{{- printf "http://%s.%s.svc:%v" (include "mlops-operator.monitorName" .) .Release.Namespace .Values.monitor.service.apiPort }}
+{{- end }}
+
+{{- define "mlops-operator.monitorLogUrl" -}}
+{{- printf "http://%s.%s.svc:%v/log" (include "mlops-operator.monitorName" .) .Release.Namespace .Values.monitor.service.logPort }}
+{{- end }}

@@ -6,9 +6,9 @@ Each rule names the API calls the operator makes; no wildcard verbs or resources
 
 {{/* Rules on namespaced objects: granted by a ClusterRole (cluster-wide) or one Role per watched namespace. */}}
 {{- define "mlops-operator.rules.namespaced" -}}
-# kopf lists and watches the three kinds; the operator writes nothing but their status.
+# kopf lists and watches the four kinds; the operator writes nothing but their status.
 - apiGroups: ["mlops.dev"]
-  resources: ["mlprojects", "trainingruns", "modeldeployments"]
+  resources: ["mlprojects", "trainingruns", "modeldeployments", "batchpredictions"]
   verbs: ["list", "watch"]
 # Start TrainingRuns (new dataset versions, schedules); read one back when it already exists.
 - apiGroups: ["mlops.dev"]
@@ -16,10 +16,10 @@ Each rule names the API calls the operator makes; no wildcard verbs or resources
   verbs: ["create", "get"]
 # Write status through the status subresource.
 - apiGroups: ["mlops.dev"]
-  resources: ["mlprojects/status", "trainingruns/status", "modeldeployments/status"]
+  resources: ["mlprojects/status", "trainingruns/status", "modeldeployments/status", "batchpredictions/status"]
   verbs: ["patch"]
 {{ include "mlops-operator.rules.serving" . }}
-# Events on the three kinds (training verdicts, rollout decisions).
+# Events on the four kinds (training verdicts, rollout decisions, batch runs).
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

@@ -60,6 +60,13 @@ class Condition(StatusModel):
     observed_generation: int | None = None
 
 
+def display_number(value: float | None) -> str | None:
+    """A metric as `kubectl get` shows it: 0.986, not 0.9863731656184487 (printer columns cannot round)."""
+    if value is None:
+        return None
+    return f"{value:.3f}" if abs(value) < 1000 else f"{value:.4g}"
+
+
 def to_rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

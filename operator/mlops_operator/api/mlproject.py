@@ -35,7 +35,8 @@ class ColumnSchema(ApiModel):
 
 
 class DatasetSchema(ApiModel):
-    columns: list[ColumnSchema] = Field(min_length=1)
+    columns: list[ColumnSchema] = Field(
+        min_length=1, description="Every column the data must have (the target too): name, type, range or categories.")
 
 
 class Dataset(ApiModel):
@@ -131,7 +132,9 @@ class TrainingPolicy(ApiModel):
     test_size: float = Field(default=0.25, gt=0, lt=1, description="Share of rows held out for evaluation.")
     seed: int = Field(default=42, ge=0, description="Seed of the split, the estimators and the bootstrap.")
     bootstrap_samples: int = Field(default=200, ge=10, le=10000, description="Resamples for confidence intervals.")
-    schedule: str | None = Field(default=None, description="Cron schedule (5 fields) that starts a TrainingRun.")
+    schedule: str | None = Field(
+        default=None, description="Cron schedule that starts a TrainingRun, as a Kubernetes CronJob takes it (5 fields, "
+                                  "names such as MON, 7 for Sunday, or @hourly/@daily/@weekly/@monthly/@yearly), in UTC.")
     allow_concurrent_runs: bool = Field(default=False, description="Start a run while another is unfinished.")
     history_limit: int = Field(default=10, ge=1, le=100, description="Model versions kept in status.history.")
     kfp: KfpSettings | None = None
@@ -147,16 +150,33 @@ class TrainingPolicy(ApiModel):
 
 
 class DriftPolicy(ApiModel):
+    """Live drift of the project's deployments (from the monitor) and what to do about it."""
+
     enabled: bool = Field(default=False, description="Watch live inputs for drift from the training data.")
-    statistic: Literal["psi", "ks"] = Field(default="psi", description="Drift statistic per feature.")
+    statistic: Literal["psi", "js", "ks", "wasserstein"] = Field(
+        default="psi", description="Effect size per feature: a feature drifts when it reaches `threshold` and its "
+                                   "KS (numeric) or chi-square (categorical) p-value survives Holm's correction.")
     threshold: float = Field(default=0.2, gt=0, description="Statistic value above which a feature drifted.")
-    window: int = Field(default=500, ge=10, description="Live requests per drift check.")
-    retrain: bool = Field(default=False, description="Start a TrainingRun when drift is detected.")
+    window: int = Field(default=500, ge=10, description="Live values of a feature a window must hold before it is "
+                                                        "tested (the monitor closes windows by count and time).")
+    alpha: float = Field(default=0.05, gt=0, lt=1,
+                         description="False-alarm level of one window across all features (Holm-corrected).")
+    retrain: bool = Field(default=False, description="Start a TrainingRun (trigger drift) when drift starts.")
+    retrain_data: Literal["live", "dataset"] = Field(
+        default="live", description="What a drift retrain trains on: live = the monitor's recorded inputs joined "
+                                    "with their labels, exported as a snapshot with a digest; dataset = the "
+                                    "project's dataset at its current version.")
+    min_labelled_rows: int = Field(default=100, ge=10, description="Labelled live rows needed before a live retrain.")
+    cooldown_seconds: int = Field(default=3600, ge=0, description="No drift retrain within this long of the last one.")
+    max_concurrent_retrains: int = Field(default=1, ge=1, le=10, description="Unfinished drift retrains at most.")
 
 
 class MLProjectSpec(ApiModel):
     dataset: Dataset
-    candidates: list[Candidate] = Field(min_length=1, max_length=20)
+    candidates: list[Candidate] = Field(
+        min_length=1, max_length=20,
+        description="Estimator families to try, each with a hyperparameter grid; every grid point is trained and "
+                    "the best on the held-out rows is the challenger.")
     metric: SuccessMetric = Field(default_factory=SuccessMetric)
     champion: ChampionPolicy = Field(default_factory=ChampionPolicy)
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="Whether a person must approve.")
@@ -188,6 +208,7 @@ class ChampionRef(StatusModel):
     model_uri: str | None = None
     metric: str | None = None
     value: float | None = None
+    display: str | None = Field(default=None, description="The value rounded for kubectl get (0.986).")
     since: str | None = None
 
 
@@ -208,7 +229,9 @@ class MLProjectStatus(ObjectStatus):
         default=None, description="Dataset version the last TrainingRun was started for."
     )
     last_scheduled_time: str | None = None
-    drift: dict[str, Any] | None = None
+    drift: dict[str, Any] | None = Field(
+        default=None, description="Live drift: verdict, episode (since, model version), top features with their "
+                                  "statistics, window, the last drift retrain, staleness per model version.")
     history: list[HistoryEntry] = Field(default_factory=list)
 
 
@@ -218,7 +241,8 @@ class MLProject(ApiModel):
     api_version: Literal["mlops.dev/v1alpha1"] = "mlops.dev/v1alpha1"
     kind: Literal["MLProject"] = "MLProject"
     metadata: dict[str, Any] = Field(default_factory=dict)
-    spec: MLProjectSpec
+    spec: MLProjectSpec = Field(description="The use case: dataset, candidates, success metric, champion, approval, "
+                                            "training and drift policy.")
     status: MLProjectStatus | None = None
 
 

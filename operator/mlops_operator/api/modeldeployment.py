@@ -49,13 +49,45 @@ class ModelSource(ApiModel):
         return f"tr:{self.training_run or champion_run}"
 
 
+QualityMetric = Literal["accuracy", "errorRate", "logLoss", "mae", "rmse"]
+
+#: spec name -> name in decisions.sequential.METRICS
+QUALITY_METRICS = {"accuracy": "accuracy", "errorRate": "error_rate", "logLoss": "log_loss", "mae": "mae", "rmse": "rmse"}
+
+
+class QualityAnalysis(ApiModel):
+    """The primary quality metric, from labelled requests (the monitor's feedback), with an always-valid test."""
+
+    metric: QualityMetric = Field(
+        description="Per-request quality from labelled records: accuracy, errorRate, logLoss (classification); "
+                    "mae, rmse (regression).")
+    min_effect: float = Field(
+        gt=0, description="Smallest difference that matters, in the metric's units (e.g. 0.05 = 5 points of accuracy): "
+                          "a candidate at most this much worse is non-inferior.")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Error rate of the always-valid test (any number of looks).")
+    power: float = Field(default=0.8, gt=0, lt=1, description="Chance to detect a loss of minEffect (tunes the test).")
+    min_samples: int = Field(default=100, ge=2, description="Labelled requests needed per arm before any verdict.")
+    max_duration: Duration = Field(
+        default="1h", description="With no verdict by then (from the release start): canary and shadow roll back, "
+                                  "A/B keeps stable.")
+
+    def max_duration_seconds(self) -> float:
+        return parse_duration(self.max_duration)
+
+
 class AnalysisLimits(ApiModel):
-    """What a candidate must satisfy at every check (Flagger-style thresholds)."""
+    """Guardrails checked once per analysis interval (Flagger-style thresholds), and the quality test."""
 
     max_error_rate: float = Field(default=0.01, ge=0, le=1, description="Largest share of failed requests.")
     max_latency_ms: float = Field(default=500, gt=0, description="Largest p95 latency in milliseconds.")
     min_requests: int = Field(default=20, ge=0, description="Requests needed before a check counts.")
     failure_limit: int = Field(default=2, ge=1, description="Failed checks in a row that roll back.")
+    interval: Duration | None = Field(
+        default=None, description="How often the guardrails are checked; defaults to canary.interval for a canary, "
+                                  "else 1m.")
+    quality: QualityAnalysis | None = Field(
+        default=None, description="Decide on prediction quality from labelled requests (canary: advance when "
+                                  "non-inferior, roll back when worse; A/B: a winner or stable). Unset: guardrails only.")
 
 
 class CanaryStrategy(ApiModel):
@@ -66,9 +98,11 @@ class CanaryStrategy(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.steps.all(s, s >= 1 && s <= 100)",
+                # has(): an unset field takes the model's default, so the rule must not fail on it ("no such key")
+                {"rule": "!has(self.steps) || self.steps.all(s, s >= 1 && s <= 100)",
                  "message": "canary steps must be between 1 and 100", "fieldPath": ".steps"},
-                {"rule": "self.steps.all(s, self.steps.exists_one(t, t == s)) && self.steps.isSorted()",
+                {"rule": "!has(self.steps) || (self.steps.all(s, self.steps.exists_one(t, t == s))"
+                         " && self.steps.isSorted())",
                  "message": "canary steps must increase", "fieldPath": ".steps"},
             ]
         }
@@ -87,15 +121,19 @@ class CanaryStrategy(ApiModel):
         return parse_duration(self.interval)
 
 
+AB_DEFAULT_WEIGHT = 50
+
+
 class AbTestStrategy(ApiModel):
-    stable_weight: int = Field(default=50, ge=0, le=100, description="Traffic percentage of the stable version.")
-    candidate_weight: int = Field(default=50, ge=0, le=100, description="Traffic percentage of the candidate.")
+    stable_weight: int = Field(default=AB_DEFAULT_WEIGHT, ge=0, le=100, description="Traffic percentage of the stable version.")
+    candidate_weight: int = Field(default=AB_DEFAULT_WEIGHT, ge=0, le=100, description="Traffic percentage of the candidate.")
     duration: Duration = Field(default="10m", description="How long both arms serve before deciding.")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
-                {"rule": "self.stableWeight + self.candidateWeight == 100",
+                {"rule": f"(has(self.stableWeight) ? self.stableWeight : {AB_DEFAULT_WEIGHT})"  # unset: the default
+                         f" + (has(self.candidateWeight) ? self.candidateWeight : {AB_DEFAULT_WEIGHT}) == 100",
                  "message": "A/B weights must sum to 100", "fieldPath": ".candidateWeight"},
             ]
         }
@@ -111,9 +149,34 @@ class AbTestStrategy(ApiModel):
         return parse_duration(self.duration)
 
 
+class ShadowBoundsSpec(ApiModel):
+    """How far the shadow's answers may stray from stable's on the same requests; unset bounds are not checked."""
+
+    max_disagreement: float | None = Field(
+        default=None, ge=0, le=1, description="Largest share of requests where the predicted classes differ, "
+                                              "judged by its always-valid upper bound (classification).")
+    max_ks: float | None = Field(default=None, ge=0, le=1, description="Largest Kolmogorov-Smirnov statistic of the answers.")
+    max_js: float | None = Field(default=None, ge=0, le=1, description="Largest Jensen-Shannon distance of the answers.")
+    max_mean_abs_diff: float | None = Field(
+        default=None, ge=0, description="Largest mean absolute difference of the answers (regression).")
+    min_pairs: int = Field(default=50, ge=1, description="Stable/shadow answer pairs needed before judging.")
+    alpha: float = Field(default=0.05, gt=0, lt=1, description="Error rate of the disagreement bound.")
+    max_duration: Duration = Field(
+        default="1h", description="Not within bounds by then (from the release start): not promoted.")
+
+    def is_set(self) -> bool:
+        return any(v is not None for v in (self.max_disagreement, self.max_ks, self.max_js, self.max_mean_abs_diff))
+
+    def max_duration_seconds(self) -> float:
+        return parse_duration(self.max_duration)
+
+
 class ShadowStrategy(ApiModel):
     percent: int = Field(default=100, ge=1, le=100, description="Share of live requests mirrored.")
     duration: Duration = Field(default="10m", description="How long to mirror before deciding.")
+    bounds: ShadowBoundsSpec | None = Field(
+        default=None, description="Compare the shadow's answers with stable's by request id; beyond a bound it is "
+                                  "not promoted.")
 
     def duration_seconds(self) -> float:
         return parse_duration(self.duration)
@@ -124,7 +187,8 @@ class Strategy(ApiModel):
     canary: CanaryStrategy = Field(default_factory=CanaryStrategy, description="Stepped traffic shift.")
     abtest: AbTestStrategy = Field(default_factory=AbTestStrategy, description="Fixed split, then a winner.")
     shadow: ShadowStrategy = Field(default_factory=ShadowStrategy, description="Mirrored traffic, answers unseen.")
-    analysis: AnalysisLimits = Field(default_factory=AnalysisLimits, description="Limits checked at every step.")
+    analysis: AnalysisLimits = Field(default_factory=AnalysisLimits,
+                                     description="Guardrails checked once per interval, and the quality test.")
     progress_deadline: Duration = Field(
         default="10m", description="A candidate not ready within this is rolled back."
     )
@@ -134,6 +198,12 @@ class Strategy(ApiModel):
 
     def progress_deadline_seconds(self) -> float:
         return parse_duration(self.progress_deadline)
+
+    def check_interval_seconds(self) -> float:
+        """Seconds between two guardrail checks."""
+        if self.analysis.interval:
+            return parse_duration(self.analysis.interval)
+        return self.canary.interval_seconds() if self.type == "canary" else 60.0
 
 
 class ServerSpec(ApiModel):
@@ -148,6 +218,15 @@ class Resources(ApiModel):
     limits: dict[str, str] = Field(default_factory=dict, description="e.g. {memory: 2Gi}")
 
 
+class ChallengerSpec(ApiModel):
+    """One challenger of an A/B/n test: served beside stable at once, on its own share of traffic."""
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                      description="Name of the challenger (DNS label), used in status and events.")
+    model: ModelSource = Field(description="The model version of the challenger.")
+    weight: int = Field(ge=1, le=99, description="Traffic percentage of the challenger; stable gets the rest.")
+
+
 class ModelDeploymentSpec(ApiModel):
     project_ref: LocalObjectReference | None = Field(
         default=None, description="Project whose serving champion this deployment updates."
@@ -158,12 +237,22 @@ class ModelDeploymentSpec(ApiModel):
     resources: Resources | None = Field(default=None, description="Container resources per replica.")
     server: ServerSpec = Field(default_factory=ServerSpec, description="Which Seldon server runs the model.")
     paused: bool = Field(default=False, description="Hold the rollout at its current step.")
+    challengers: list[ChallengerSpec] = Field(
+        default_factory=list, max_length=5,
+        description="A/B/n: challengers served at once beside spec.model (stable), decided on "
+                    "strategy.analysis.quality with family-wise error control; losers are stopped early, the "
+                    "winner is promoted.")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
             "x-kubernetes-validations": [
                 {"rule": "!has(self.model.champion) || !self.model.champion || has(self.projectRef)",
                  "message": "model.champion needs spec.projectRef", "fieldPath": ".projectRef"},
+                {"rule": "!has(self.challengers) || size(self.challengers) == 0 || "
+                         "(has(self.strategy) && has(self.strategy.analysis) && has(self.strategy.analysis.quality))",
+                 "message": "challengers need strategy.analysis.quality", "fieldPath": ".challengers"},
+                {"rule": "!has(self.challengers) || self.challengers.all(c, self.challengers.exists_one(d, d.name == c.name))",
+                 "message": "challenger names must be unique", "fieldPath": ".challengers"},
             ]
         }
     }
@@ -172,6 +261,14 @@ class ModelDeploymentSpec(ApiModel):
     def _champion_needs_project(self) -> "ModelDeploymentSpec":
         if self.model.champion and self.project_ref is None:
             raise ValueError("projectRef: required when model.champion is true")
+        if self.challengers:
+            if self.strategy.analysis.quality is None:
+                raise ValueError("challengers: need strategy.analysis.quality to decide")
+            names = [c.name for c in self.challengers]
+            if len(set(names)) != len(names):
+                raise ValueError("challengers: names must be unique")
+            if sum(c.weight for c in self.challengers) >= 100:
+                raise ValueError("challengers: weights must leave stable a share (sum below 100)")
         return self
 
 
@@ -194,6 +291,73 @@ class ArmMetrics(StatusModel):
     error_rate: float | None = None
     latency_p95_ms: float | None = None
     mirrored: int | None = None
+    records: int | None = Field(default=None, description="Inferences the monitor recorded for this arm.")
+    labelled: int | None = Field(default=None, description="Recorded inferences joined with a ground-truth label.")
+    samples: int | None = Field(default=None, description="Labelled requests (rows) in the quality test.")
+    estimate: float | None = Field(default=None, description="The quality metric over them.")
+    interval: list[float] | None = Field(
+        default=None, description="Candidate: always-valid interval of candidate − stable on the quality metric.")
+    bound: float | None = Field(default=None, description="Candidate: the bound used (minEffect).")
+
+
+class QualityArm(StatusModel):
+    samples: int = Field(default=0, description="Labelled requests (rows) of this arm in the test.")
+    estimate: float | None = Field(default=None, description="The metric's mean over them.")
+
+
+class QualityStatus(StatusModel):
+    """The last quality verdict, with its numbers."""
+
+    metric: str
+    verdict: str = Field(description="better, non-inferior, worse, inconclusive or insufficient.")
+    reason: str
+    stable: QualityArm = Field(default_factory=QualityArm)
+    candidate: QualityArm = Field(default_factory=QualityArm)
+    difference: float | None = Field(default=None, description="candidate − stable.")
+    interval: list[float] | None = Field(
+        default=None, description="Always-valid (1 − alpha) interval of candidate − stable.")
+    min_effect: float | None = Field(default=None, description="The bound used: minEffect.")
+    alpha: float | None = None
+    missing: int | None = Field(default=None, description="Labelled requests still needed before any verdict.")
+
+
+class ShadowDeltaStatus(StatusModel):
+    """How the shadow's answers differ from stable's on the same requests."""
+
+    pairs: int = 0
+    disagreement: float | None = None
+    disagreement_upper: float | None = Field(default=None, description="Always-valid upper bound of disagreement.")
+    ks: float | None = None
+    js: float | None = None
+    mean_abs_diff: float | None = None
+    qq: list[list[float]] = Field(default_factory=list, description="Q-Q plot: [level, stable quantile, shadow quantile].")
+    within_bounds: bool | None = None
+    reason: str | None = None
+
+
+class ChallengerStatus(StatusModel):
+    name: str
+    model: ServedModel
+    weight: int = Field(default=0, description="Traffic share now (0 once stopped, or until ready).")
+    stopped: bool = False
+    verdict: str | None = Field(default=None, description="Against stable: better, non-inferior, worse, ...")
+    samples: int = 0
+    estimate: float | None = None
+    interval: list[float] | None = Field(default=None, description="Always-valid interval of challenger − stable.")
+    reason: str | None = None
+
+
+class TournamentStatus(StatusModel):
+    """The A/B/n test of spec.challengers against stable."""
+
+    stable_key: str
+    keys: list[str] = Field(default_factory=list, description="Challenger model versions, in spec order.")
+    started_at: str
+    outcome: str = Field(default="running", description="running, winner or keep-stable.")
+    winner: str | None = None
+    alpha_per_pair: float | None = None
+    reason: str | None = None
+    challengers: list[ChallengerStatus] = Field(default_factory=list)
 
 
 class SeldonStatus(StatusModel):
@@ -202,6 +366,8 @@ class SeldonStatus(StatusModel):
     address: str | None = None
     description: str | None = None
     replicas: dict[str, int] = Field(default_factory=dict)
+    unavailable: dict[str, str] = Field(
+        default_factory=dict, description="Predictors with no available replica, and why (from Seldon).")
 
 
 class ModelDeploymentStatus(ObjectStatus):
@@ -217,12 +383,23 @@ class ModelDeploymentStatus(ObjectStatus):
     step_started_at: str | None = None
     rollout_started_at: str | None = None
     failed_checks: int = 0
+    last_check_at: str | None = Field(default=None, description="When the guardrails were last checked.")
+    quality_baseline: dict[str, float] | None = Field(
+        default=None, description="Stable's labelled sums (n, total, totalSq) when the release started; "
+                                  "the test uses what stable labelled since.")
+    analysis: QualityStatus | None = Field(default=None, description="Last quality verdict of the release.")
+    quality: str | None = Field(default=None, description="Quality estimates, for kubectl get.")
+    shadow_delta: ShadowDeltaStatus | None = None
+    tournament: TournamentStatus | None = Field(default=None, description="A/B/n test of spec.challengers.")
     last_decision: Decision | None = None
     arms: dict[str, ArmMetrics] = Field(default_factory=dict)
     seldon: SeldonStatus | None = None
     handled_annotations: dict[str, str] = Field(
         default_factory=dict, description="Last promote/abort annotation values acted upon."
     )
+    feedback_address: str | None = Field(
+        default=None, description="Where clients POST ground-truth labels for this deployment's answers "
+                                  "(the monitor's /feedback; see the README's Monitor section).")
 
 
 class ModelDeployment(ApiModel):

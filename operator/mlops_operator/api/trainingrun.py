@@ -20,8 +20,20 @@ class Approval(ApiModel):
     comment: str | None = Field(default=None, description="Why, for the record.")
 
 
+class DatasetSnapshot(ApiModel):
+    """Data to train on instead of the project's dataset: e.g. the monitor's export of live rows and labels."""
+
+    uri: str = Field(min_length=1, description="Where the snapshot is (file path or URI, as a project dataset).")
+    format: Literal["csv", "parquet"] = Field(default="csv", description="File format.")
+    digest: str | None = Field(default=None, description="sha256 of the snapshot, as the monitor's export gave it.")
+    rows: int | None = Field(default=None, ge=0, description="Rows in the snapshot.")
+
+
 class TrainingRunSpec(ApiModel):
     project_ref: LocalObjectReference = Field(description="The MLProject this run trains.")
+    dataset: DatasetSnapshot | None = Field(
+        default=None, description="Train on this snapshot instead of the project's dataset URI (schema and target "
+                                  "stay the project's).")
     dataset_version: str | None = Field(
         default=None, description="Dataset version to train on; defaults to the project's current one."
     )
@@ -35,6 +47,7 @@ class MetricValue(StatusModel):
     value: float
     lower: float | None = Field(default=None, description="Bootstrap 95% interval, lower end.")
     upper: float | None = Field(default=None, description="Bootstrap 95% interval, upper end.")
+    display: str | None = Field(default=None, description="The value rounded for kubectl get (0.986).")
 
 
 class CandidateResult(StatusModel):
@@ -86,12 +99,33 @@ class Lineage(StatusModel):
     parent_champion_uri: str | None = None
 
 
+class ReportLink(StatusModel):
+    """The run's HTML report (data profile, candidates, evaluation plots, champion comparison)."""
+
+    uri: str = Field(description="Where the report is: beside the model at the run's output location.")
+
+
 class ApprovalRecord(StatusModel):
     approved_by: str
     approved_at: str
 
 
+class DriftEvidence(StatusModel):
+    """Why a drift retrain started: the window and the drifting features with their statistics."""
+
+    episode: str = Field(description="The drift episode (model version @ start time): one retrain per episode.")
+    deployment: str | None = None
+    predictor: str | None = None
+    model_version: str | None = None
+    since: str | None = Field(default=None, description="When the drift episode started.")
+    reason: str | None = None
+    window: dict[str, Any] = Field(default_factory=dict, description="The judged window: requests, closedAt.")
+    features: list[dict[str, Any]] = Field(
+        default_factory=list, description="Top features: feature, drifted, effect, psi, js, ks, wasserstein, p-values.")
+
+
 class TrainingRunStatus(ObjectStatus):
+    drift: DriftEvidence | None = Field(default=None, description="Drift evidence of a run with trigger drift.")
     pipeline: PipelineStatus | None = None
     model: ModelArtifact | None = None
     metric: MetricValue | None = None
@@ -99,6 +133,7 @@ class TrainingRunStatus(ObjectStatus):
     comparison: Comparison | None = None
     lineage: Lineage | None = None
     approval: ApprovalRecord | None = None
+    report: ReportLink | None = Field(default=None, description="The run's HTML report; `kubectl mlops report tr NAME`.")
     start_time: str | None = None
     completion_time: str | None = None
 
@@ -109,5 +144,5 @@ class TrainingRun(ApiModel):
     api_version: Literal["mlops.dev/v1alpha1"] = "mlops.dev/v1alpha1"
     kind: Literal["TrainingRun"] = "TrainingRun"
     metadata: dict[str, Any] = Field(default_factory=dict)
-    spec: TrainingRunSpec
+    spec: TrainingRunSpec = Field(description="Which project to train, on which dataset version, and its approval.")
     status: TrainingRunStatus | None = None

@@ -40,3 +40,85 @@ def assess(metrics: ArmMetrics | None, limits: AnalysisLimits, *, count_mirrored
         )
     rate = errors / seen if seen else 0.0
     return Assessment("Success", f"error rate {rate:.1%} over {seen} requests within limits")
+
+
+# --- quality from the monitor's /summary (pure: dicts in, samples out) ---------------------------
+
+from collections.abc import Mapping, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
+
+from .sequential import ArmSample  # noqa: E402
+
+
+def arm_sample(entry: Mapping[str, Any] | None, metric: str) -> tuple[ArmSample | None, str]:
+    """Sums of one predictor's per-request metric values from its /summary entry, or None and why.
+
+    Classification counts are per labelled row (correct/incorrect). `mae` uses |e| with Σe² as its
+    sum of squares; `rmse` is tested on the squared error per row, whose Σe⁴ the monitor does not
+    keep: it is taken as 3(Σe²)²/n (normal errors), stated here as the one approximation.
+    `log_loss` needs `logLossSum`/`logLossSquaredSum` in the summary (not reported yet).
+    """
+    if not entry:
+        return ArmSample(0, 0.0, 0.0), ""
+    correct, incorrect = int(entry.get("correct") or 0), int(entry.get("incorrect") or 0)
+    if metric in ("accuracy", "error_rate"):
+        n = correct + incorrect
+        return ArmSample.of_counts(n, correct if metric == "accuracy" else incorrect), ""
+    if metric == "log_loss":
+        if "logLossSum" not in entry:
+            return None, "the monitor does not report log loss sums (logLossSum) yet"
+        n = int(entry.get("rows") or 0)
+        return ArmSample(n, float(entry["logLossSum"]), float(entry.get("logLossSquaredSum") or 0.0)), ""
+    n = max(0, int(entry.get("rows") or 0) - incorrect)  # regression: incorrect counts unparseable rows
+    abs_sum, sq_sum = float(entry.get("absErrorSum") or 0.0), float(entry.get("squaredErrorSum") or 0.0)
+    if metric == "mae":
+        return ArmSample(n, abs_sum, max(sq_sum, abs_sum * abs_sum / n if n else 0.0)), ""
+    if metric == "rmse":
+        quartic = float(entry["quarticErrorSum"]) if "quarticErrorSum" in entry else (3 * sq_sum * sq_sum / n if n else 0.0)
+        return ArmSample(n, sq_sum, quartic), ""
+    return None, f"unknown metric {metric!r}"
+
+
+def since_baseline(sample: ArmSample, baseline: Mapping[str, float] | None) -> ArmSample:
+    """What an arm added since `baseline` (its sums at the release start); counters only grow."""
+    if not baseline:
+        return sample
+    n = sample.n - int(baseline.get("n", 0))
+    total = sample.total - float(baseline.get("total", 0.0))
+    total_sq = sample.total_sq - float(baseline.get("totalSq", 0.0))
+    if n < 0 or total_sq < 0:  # the monitor lost history (retention): start over from what it has
+        return sample
+    total_sq = max(total_sq, total * total / n if n else 0.0)
+    return ArmSample(n, total if n else 0.0, total_sq if n else 0.0)
+
+
+def baseline_of(sample: ArmSample | None) -> dict[str, float] | None:
+    return None if sample is None else {"n": sample.n, "total": sample.total, "totalSq": sample.total_sq}
+
+
+def shadow_answers(pairs: Sequence[Mapping[str, Any]], stable: str, shadow: str) -> tuple[list, list]:
+    """Stable's and the shadow's answers, row by row, of the requests both answered (by request id)."""
+    a: list = []
+    b: list = []
+    for item in pairs:
+        first = item.get("stable") or {}
+        if first.get("predictor") != stable:
+            continue
+        mirrored = next((s for s in item.get("shadow") or [] if s.get("predictor") == shadow), None)
+        if mirrored is None:
+            continue
+        left, right = first.get("predictions"), mirrored.get("predictions")
+        if not isinstance(left, list) or not isinstance(right, list) or len(left) != len(right):
+            continue
+        a.extend(left)
+        b.extend(right)
+    return a, b
+
+
+def numeric(values: Sequence[Any]) -> list[float] | None:
+    """The values as floats when all are numbers (classes 0/1, scores), else None."""
+    try:
+        out = [float(v) for v in values if not isinstance(v, bool)]
+    except (TypeError, ValueError):
+        return None
+    return out if len(out) == len(values) else None

@@ -23,3 +23,16 @@ def merge_diff(old: Any, new: Any) -> Any:
         elif old[key] != value:
             patch[key] = value
     return patch
+
+
+def merge_apply(document: Any, patch: Any) -> Any:
+    """RFC 7386: `document` with the merge patch applied (a new value; the inputs are not changed)."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(document) if isinstance(document, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_apply(result.get(key), value)
+    return result

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api.common import API_VERSION, from_rfc3339, to_rfc3339
+from ..api.common import API_VERSION, display_number, from_rfc3339, to_rfc3339
 from ..api.mlproject import ChampionRef, HistoryEntry, MLProjectSpec, MLProjectStatus
 from ..api.trainingrun import TERMINAL_PHASES
 from .schedule import last_fire_time
@@ -30,6 +30,7 @@ class RunSummary:
     metric: str | None = None
     value: float | None = None
     model_uri: str | None = None
+    episode: str | None = None  # drift runs: the drift episode they retrain for (annotation mlops.dev/drift-episode)
 
     @classmethod
     def from_object(cls, name: str, spec: dict[str, Any], status: dict[str, Any], meta: dict[str, Any]) -> "RunSummary":
@@ -45,6 +46,8 @@ class RunSummary:
             metric=metric.get("name"),
             value=metric.get("value"),
             model_uri=(status.get("model") or {}).get("uri"),
+            episode=(meta.get("annotations") or {}).get("mlops.dev/drift-episode")
+            or (status.get("drift") or {}).get("episode"),
         )
 
 
@@ -138,13 +141,16 @@ def plan_project(
     if blessed:
         best = blessed[-1]
         if st.champion is None or st.champion.training_run != best.name:
-            events.append(("Normal", "NewChampion", f"{best.name}: {best.metric}={best.value}"))
+            events.append(("Normal", "NewChampion", f"{best.name}: {best.metric}={display_number(best.value)}"))
             st.champion = ChampionRef(training_run=best.name, model_uri=best.model_uri, metric=best.metric,
-                                      value=best.value, since=best.completed)
+                                      value=best.value, display=display_number(best.value), since=best.completed)
+        elif st.champion.display is None and st.champion.value is not None:  # recorded by an older version
+            st.champion.display = display_number(st.champion.value)
     by_name = {r.name: r for r in runs}
     if serving_run and serving_run in by_name:
         r = by_name[serving_run]
-        st.serving = ChampionRef(training_run=r.name, model_uri=r.model_uri, metric=r.metric, value=r.value)
+        st.serving = ChampionRef(training_run=r.name, model_uri=r.model_uri, metric=r.metric, value=r.value,
+                                 display=display_number(r.value))
     elif serving_run is None:
         st.serving = None
 

@@ -10,21 +10,31 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from ..api.common import from_rfc3339, to_rfc3339
 from ..api.modeldeployment import (
     ABORT_ANNOTATION,
     PROMOTE_ANNOTATION,
+    QUALITY_METRICS,
     AnalysisLimits,
     ArmMetrics,
     Decision,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
+    ChallengerStatus,
+    QualityArm,
+    QualityStatus,
     ServedModel,
+    ShadowDeltaStatus,
+    TournamentStatus,
 )
-from .analysis import assess
+from .analysis import arm_sample, assess, baseline_of, numeric, shadow_answers, since_baseline
+from .challengers import decide as decide_challengers
 from .seldon import Predictor
+from .sequential import ArmSample, Comparison, compare
+from .shadow_delta import ShadowBounds, delta, disagreement_upper, within_bounds
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,9 @@ class Observation:
     candidate: ArmMetrics | None = None
     promote: str | None = None
     abort: str | None = None
+    #: The monitor's /summary of this deployment (per-predictor counts and sums, stable/shadow
+    #: answer pairs); None when there is no monitor or it did not answer.
+    monitor: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -68,8 +81,9 @@ def served_model(key: str, uri: str, training_run: str | None) -> ServedModel:
 def decide_abtest(stable: ArmMetrics | None, candidate: ArmMetrics | None, limits: AnalysisLimits) -> tuple[str, str]:
     """Winner of an A/B test: 'candidate', 'stable' or 'tie' (a tie keeps stable).
 
-    The hook where a statistical winner decision plugs in; for now the candidate wins when it meets
-    the limits and its error rate is no worse than stable's.
+    Used when no quality metric is configured (guardrails only): the candidate wins when it meets
+    the limits and its error rate is no worse than stable's. With `analysis.quality` the winner is
+    decided by the always-valid test instead (see `_Turn.release`).
     """
     cand = assess(candidate, limits)
     if cand.verdict != "Success":
@@ -84,7 +98,9 @@ def decide_abtest(stable: ArmMetrics | None, candidate: ArmMetrics | None, limit
 class _Turn:
     """One call of `advance`: holds the evolving status and the events as they are decided."""
 
-    def __init__(self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observation):
+    def __init__(self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observation,
+                 challengers: Mapping[str, ServedModel | None] | None = None):
+        self.challengers = dict(challengers or {})
         self.spec = spec
         self.obs = obs
         self.status = status.model_copy(deep=True)
@@ -121,6 +137,12 @@ class _Turn:
         st.candidate, st.rolled_back = desired, None
         st.rollout_started_at = st.step_started_at = now
         st.failed_checks = 0
+        st.last_check_at = None
+        st.analysis = st.shadow_delta = None
+        st.quality_baseline = None
+        if strategy.analysis.quality is not None and st.stable is not None:
+            sample, _ = self.sample(st.stable.predictor)
+            st.quality_baseline = baseline_of(sample)
         st.step = 0 if strategy.type == "canary" else None
         if strategy.type == "shadow":
             self.set_weights(None, shadow=True)
@@ -149,7 +171,7 @@ class _Turn:
         assert st.candidate is not None
         self.promoted = st.stable = st.candidate
         st.candidate, st.step, st.step_started_at, st.rollout_started_at = None, None, None, None
-        st.failed_checks = 0
+        st.failed_checks, st.last_check_at, st.quality_baseline = 0, None, None
         self.set_weights(None)
         self.decide("Promoted", reason, "Normal")
 
@@ -157,6 +179,7 @@ class _Turn:
         st = self.status
         st.rolled_back, st.candidate = st.candidate, None
         st.step, st.step_started_at, st.rollout_started_at = None, None, None
+        st.last_check_at, st.quality_baseline = None, None
         self.set_weights(None)
         self.decide("RolledBack", reason, "Warning")
 
@@ -174,6 +197,10 @@ class _Turn:
         st.strategy = self.spec.strategy.type
         promote = self.manual(PROMOTE_ANNOTATION, obs.promote)
         abort = self.manual(ABORT_ANNOTATION, obs.abort)
+        if self.spec.challengers:
+            self.run_tournament(desired)
+            return self.settle_phase()
+        st.tournament = None
 
         if st.stable is None:
             st.stable = desired
@@ -217,50 +244,309 @@ class _Turn:
             return self.decide("Paused", "spec.paused is true")
 
         verdict = assess(obs.candidate, strategy.analysis)
-        if verdict.verdict == "Failure":
-            st.failed_checks += 1
-            st.step_started_at = to_rfc3339(obs.now)
-            if st.failed_checks >= strategy.analysis.failure_limit:
-                return self.rollback(f"{st.failed_checks} failed checks: {verdict.reason}")
-            return self.decide("CheckFailed", f"check {st.failed_checks} of {strategy.analysis.failure_limit} failed: {verdict.reason}", "Warning")
+        if verdict.verdict != "Inconclusive" and self.check_due():
+            # A guardrail check counts once per analysis interval (and only when conclusive).
+            st.last_check_at = to_rfc3339(obs.now)
+            if verdict.verdict == "Failure":
+                st.failed_checks += 1
+                st.step_started_at = to_rfc3339(obs.now)
+                if st.failed_checks >= strategy.analysis.failure_limit:
+                    return self.rollback(f"{st.failed_checks} failed checks: {verdict.reason}")
+                return self.decide("CheckFailed", f"check {st.failed_checks} of {strategy.analysis.failure_limit} "
+                                                  f"failed: {verdict.reason}", "Warning")
+            st.failed_checks = 0  # failed checks count in a row
+
+        quality = strategy.analysis.quality if strategy.type in ("canary", "abtest") else None
+        comparison = self.judge_quality() if quality is not None else None
+        if comparison is not None and comparison.verdict == "worse":
+            return self.rollback(f"quality: {comparison.reason}")
+        bounds = strategy.shadow.bounds if strategy.type == "shadow" and strategy.shadow.bounds else None
+        shadow_gate = self.judge_shadow() if bounds is not None and bounds.is_set() else None
+        if shadow_gate is not None and shadow_gate[0] == "beyond":
+            return self.rollback(f"not promoted: {shadow_gate[1]}")
 
         elapsed = obs.now - from_rfc3339(st.step_started_at or to_rfc3339(obs.now))
+        since_start = obs.now - from_rfc3339(st.rollout_started_at or to_rfc3339(obs.now))
         needed = {
             "canary": strategy.canary.interval_seconds,
             "abtest": strategy.abtest.duration_seconds,
             "shadow": strategy.shadow.duration_seconds,
         }[strategy.type]()
+        if verdict.verdict == "Failure":  # breached since the last counted check: hold, never advance
+            return self.decide("Analysing", f"guardrail: {verdict.reason}; next check within "
+                                            f"{strategy.check_interval_seconds():.0f}s")
         if elapsed < needed:
-            return self.decide("Analysing", f"{verdict.reason}; {needed - elapsed:.0f}s left in this step")
-        if verdict.verdict == "Inconclusive":
-            if elapsed >= needed + strategy.progress_deadline_seconds():
-                return self.rollback(f"no conclusive analysis within progressDeadline: {verdict.reason}")
-            return self.decide("Analysing", verdict.reason)
+            waiting = comparison.reason if comparison is not None else (shadow_gate[1] if shadow_gate else verdict.reason)
+            return self.decide("Analysing", f"{waiting}; {needed - elapsed:.0f}s left in this step")
+
+        if comparison is not None:
+            assert quality is not None
+            expired = since_start >= quality.max_duration_seconds()
+            if strategy.type == "abtest":
+                if comparison.verdict == "better":
+                    why = f"A/B test winner: {comparison.reason}"
+                    return self.promote(why) if strategy.auto_promote else self.await_promotion(why)
+                if expired:
+                    return self.rollback(f"A/B test kept stable at maxDuration {quality.max_duration}: {comparison.reason}")
+                return self.wait_quality(comparison)
+            if comparison.verdict not in ("better", "non-inferior"):
+                if expired:
+                    return self.rollback(f"no quality verdict within maxDuration {quality.max_duration}: {comparison.reason}")
+                return self.wait_quality(comparison)
+            reason = f"quality: {comparison.reason}"
+        elif shadow_gate is not None:
+            assert bounds is not None
+            if shadow_gate[0] != "within":
+                if since_start >= bounds.max_duration_seconds():
+                    return self.rollback(f"not promoted: not within bounds by maxDuration {bounds.max_duration}: "
+                                         f"{shadow_gate[1]}")
+                action = "WaitingForData" if shadow_gate[0] == "insufficient" else "Analysing"
+                return self.decide(action, shadow_gate[1])
+            reason = shadow_gate[1]
+        else:
+            if verdict.verdict == "Inconclusive":
+                if elapsed >= needed + strategy.progress_deadline_seconds():
+                    return self.rollback(f"no conclusive analysis within progressDeadline: {verdict.reason}")
+                return self.decide("Analysing", verdict.reason)
+            reason = verdict.reason
 
         if strategy.type == "canary" and st.step is not None and st.step + 1 < len(strategy.canary.steps):
             st.step += 1
-            st.failed_checks = 0
             st.step_started_at = to_rfc3339(obs.now)
             weight = strategy.canary.steps[st.step]
             self.set_weights(weight)
-            return self.decide("Advanced", f"step {st.step + 1}: {weight}% to {cand.predictor} ({verdict.reason})", "Normal")
+            return self.decide("Advanced", f"step {st.step + 1}: {weight}% to {cand.predictor} ({reason})", "Normal")
         if strategy.type == "abtest":
             winner, why = decide_abtest(obs.stable, obs.candidate, strategy.analysis)
             if winner != "candidate":
                 return self.rollback(f"A/B test kept stable: {why}")
             return self.promote(f"A/B test winner: {why}") if strategy.auto_promote else self.await_promotion(why)
         if strategy.auto_promote:
-            return self.promote(f"analysis passed: {verdict.reason}")
-        return self.await_promotion(verdict.reason)
+            return self.promote(f"analysis passed: {reason}")
+        return self.await_promotion(reason)
+
+    # --- analysis -----------------------------------------------------------------------------
+
+    def check_due(self) -> bool:
+        last = self.status.last_check_at
+        return last is None or self.obs.now - from_rfc3339(last) >= self.spec.strategy.check_interval_seconds()
+
+    def sample(self, predictor: str) -> tuple[ArmSample | None, str]:
+        """The quality metric's labelled sums of one predictor, from the monitor's summary."""
+        quality = self.spec.strategy.analysis.quality
+        assert quality is not None
+        if self.obs.monitor is None:
+            return None, "no answer from the monitor"
+        entry = (self.obs.monitor.get("predictors") or {}).get(predictor)
+        return arm_sample(entry, QUALITY_METRICS[quality.metric])
+
+    def judge_quality(self) -> Comparison | None:
+        """Candidate vs stable on the quality metric (labelled requests since the release started)."""
+        st, quality = self.status, self.spec.strategy.analysis.quality
+        assert quality is not None and st.candidate is not None and st.stable is not None
+        metric = QUALITY_METRICS[quality.metric]
+        stable, why_s = self.sample(st.stable.predictor)
+        candidate, why_c = self.sample(st.candidate.predictor)
+        if stable is None or candidate is None:
+            why = why_s or why_c
+            st.analysis = QualityStatus(metric=quality.metric, verdict="insufficient", reason=f"{quality.metric}: {why}",
+                                        min_effect=quality.min_effect, alpha=quality.alpha)
+            st.quality = None
+            return Comparison(metric=metric, verdict="insufficient", reason=st.analysis.reason, estimate=float("nan"),
+                              lo=float("nan"), hi=float("nan"), stable_mean=float("nan"), candidate_mean=float("nan"),
+                              stable_n=0, candidate_n=0, alpha=quality.alpha, min_effect=quality.min_effect,
+                              higher_is_better=metric == "accuracy")
+        stable = since_baseline(stable, st.quality_baseline)
+        result = compare(stable, candidate, metric=metric, min_effect=quality.min_effect, alpha=quality.alpha,
+                         power=quality.power, min_samples=quality.min_samples)
+        finite = lambda v: None if v != v else round(float(v), 6)  # noqa: E731  (NaN -> None)
+        missing = max(0, quality.min_samples - stable.n) + max(0, quality.min_samples - candidate.n)
+        st.analysis = QualityStatus(
+            metric=quality.metric, verdict=result.verdict, reason=result.reason,
+            stable=QualityArm(samples=stable.n, estimate=finite(result.stable_mean)),
+            candidate=QualityArm(samples=candidate.n, estimate=finite(result.candidate_mean)),
+            difference=finite(result.estimate),
+            interval=None if result.lo != result.lo else [finite(result.lo), finite(result.hi)],
+            min_effect=quality.min_effect, alpha=quality.alpha, missing=missing or None,
+        )
+        show = lambda v: "-" if v != v else f"{v:.3g}"  # noqa: E731
+        st.quality = f"{quality.metric} {show(result.candidate_mean)} vs {show(result.stable_mean)}"
+        return result
+
+    def wait_quality(self, comparison: Comparison) -> None:
+        missing = self.status.analysis.missing if self.status.analysis else None
+        if comparison.verdict == "insufficient":
+            return self.decide("WaitingForData", f"waiting for {missing or 'more'} more labelled requests "
+                                                 f"({comparison.reason})")
+        return self.decide("Analysing", f"inconclusive, waiting for more labelled requests: {comparison.reason}")
+
+    def judge_shadow(self) -> tuple[str, str]:
+        """('within' | 'beyond' | 'undecided' | 'insufficient', why) for the shadow's answers vs stable's."""
+        st, strategy = self.status, self.spec.strategy
+        bounds = strategy.shadow.bounds
+        assert bounds is not None and st.stable is not None and st.candidate is not None
+        pairs = (self.obs.monitor or {}).get("pairs") or []
+        stable, shadow = shadow_answers(pairs, st.stable.predictor, st.candidate.predictor)
+        n = len(stable)
+        if n < bounds.min_pairs:
+            st.shadow_delta = ShadowDeltaStatus(pairs=n, reason=f"{n} of {bounds.min_pairs} answer pairs")
+            return "insufficient", f"waiting for {bounds.min_pairs - n} more stable/shadow answer pairs ({n} of {bounds.min_pairs})"
+        quality = strategy.analysis.quality
+        regression = (quality is not None and quality.metric in ("mae", "rmse")) or (
+            bounds.max_mean_abs_diff is not None and bounds.max_disagreement is None)
+        a, b = numeric(stable), numeric(shadow)
+        if regression and (a is None or b is None):
+            return "beyond", f"shadow answers are not numbers over {n} pairs; regression bounds cannot hold"
+        if regression:
+            result = delta(a, b, kind="regression", alpha=bounds.alpha)
+        else:
+            scores = (a, b) if a is not None and b is not None else (None, None)
+            result = delta(stable, shadow, kind="classification", stable_scores=scores[0], shadow_scores=scores[1],
+                           alpha=bounds.alpha)
+        ok, why = within_bounds(result, ShadowBounds(bounds.max_disagreement, bounds.max_ks, bounds.max_js,
+                                                     bounds.max_mean_abs_diff))
+        beyond = [
+            label for label, value, limit in (("KS statistic", result.ks, bounds.max_ks),
+                                              ("Jensen-Shannon distance", result.js, bounds.max_js),
+                                              ("mean absolute difference", result.mean_abs_diff, bounds.max_mean_abs_diff))
+            if limit is not None and value is not None and value > limit
+        ]
+        if bounds.max_disagreement is not None and result.disagreement is not None:
+            d = round(result.disagreement * n)
+            lower = 1.0 - disagreement_upper(n - d, n, bounds.alpha)  # always-valid lower bound
+            if lower > bounds.max_disagreement:
+                beyond.append(f"disagreement lower bound {lower:.4g}")
+        r = lambda v: None if v is None else round(float(v), 6)  # noqa: E731
+        st.shadow_delta = ShadowDeltaStatus(
+            pairs=n, disagreement=r(result.disagreement), disagreement_upper=r(result.disagreement_upper),
+            ks=r(result.ks), js=r(result.js), mean_abs_diff=r(result.mean_abs_diff),
+            qq=[[r(level), r(x), r(y)] for level, x, y in result.qq], within_bounds=ok, reason=why)
+        shown = result.disagreement if result.disagreement is not None else result.mean_abs_diff
+        st.quality = f"shadow delta {shown:.3g} over {n}" if shown is not None else None
+        if ok:
+            return "within", why
+        if beyond:
+            return "beyond", why
+        return "undecided", f"not yet within bounds, waiting for more pairs: {why}"
 
     def await_promotion(self, why: str) -> None:
         self.decide("AwaitingPromotion", f"{why}; set annotation {PROMOTE_ANNOTATION} to promote", "Normal")
+
+    # --- A/B/n: challengers against stable ------------------------------------------------------
+
+    def run_tournament(self, desired: ServedModel) -> None:
+        st, obs, quality = self.status, self.obs, self.spec.strategy.analysis.quality
+        assert quality is not None  # the spec's validation
+        now = to_rfc3339(obs.now)
+        if st.stable is None:
+            st.stable = desired
+            self.set_weights(None)
+            self.decide("Deployed", f"first version {desired.predictor}", "Normal")
+            self.promoted = desired
+            return
+        if st.candidate is not None:
+            self.rollback(f"the release of {st.candidate.predictor} gives way to the A/B/n test of spec.challengers")
+        missing = [name for name, model in self.challengers.items() if model is None]
+        if missing or len(self.challengers) != len(self.spec.challengers):
+            return self.decide("Waiting", f"challengers {', '.join(missing) or '?'}: model version not resolved yet")
+        keys = [self.challengers[c.name].key for c in self.spec.challengers]
+        t = st.tournament
+        if t is None or t.keys != keys or t.stable_key != desired.key:
+            if st.stable.key != desired.key:  # a new spec.model with challengers: it becomes stable first
+                st.stable, st.rolled_back = desired, None
+                self.promoted = desired
+            sample, _ = self.sample(st.stable.predictor)
+            st.quality_baseline = baseline_of(sample)
+            t = st.tournament = TournamentStatus(
+                stable_key=desired.key, keys=keys, started_at=now,
+                challengers=[ChallengerStatus(name=c.name, model=self.challengers[c.name]) for c in self.spec.challengers])
+            self.decide("Started", f"A/B/n test of {', '.join(keys)} against {st.stable.predictor}", "Normal")
+        if t.outcome != "running":
+            self.tournament_weights()
+            return
+        deadline = obs.now - from_rfc3339(t.started_at) >= self.spec.strategy.progress_deadline_seconds()
+        weights = {c.name: c.weight for c in self.spec.challengers}
+        for arm in t.challengers:
+            if arm.stopped:
+                continue
+            why = None
+            if arm.model.predictor in obs.failed:
+                why = f"failed: {obs.failed[arm.model.predictor]}"
+            elif arm.model.predictor not in obs.ready and deadline:
+                why = f"not ready within progressDeadline {self.spec.strategy.progress_deadline}"
+            if why:
+                self.stop_challenger(arm, why)
+            else:
+                arm.weight = weights[arm.name] if arm.model.predictor in obs.ready else 0
+        samples = {}
+        stable, why = self.sample(st.stable.predictor)
+        for arm in t.challengers:
+            sample, reason = self.sample(arm.model.predictor)
+            why = why or reason
+            samples[arm.name] = sample
+        if stable is None or any(v is None for v in samples.values()):
+            self.tournament_weights()
+            return self.decide("WaitingForData", f"{quality.metric}: {why}")
+        stable = since_baseline(stable, st.quality_baseline)
+        expired = obs.now - from_rfc3339(t.started_at) >= quality.max_duration_seconds()
+        result = decide_challengers(
+            stable, samples, metric=QUALITY_METRICS[quality.metric], min_effect=quality.min_effect,
+            alpha=quality.alpha, power=quality.power, min_samples=quality.min_samples,
+            stopped=[a.name for a in t.challengers if a.stopped], expired=expired)
+        finite = lambda v: None if v != v else round(float(v), 6)  # noqa: E731
+        by_name = {c.name: c for c in result.challengers}
+        for arm in t.challengers:
+            c = by_name[arm.name].comparison
+            arm.verdict, arm.samples, arm.estimate = c.verdict, c.candidate_n, finite(c.candidate_mean)
+            arm.interval = None if c.lo != c.lo else [finite(c.lo), finite(c.hi)]
+            arm.reason = c.reason
+            if by_name[arm.name].stopped and not arm.stopped:
+                self.stop_challenger(arm, f"worse than stable: {c.reason}")
+        t.alpha_per_pair, t.reason = result.alpha_per_pair, result.reason
+        st.analysis = QualityStatus(metric=quality.metric, verdict=result.outcome, reason=result.reason,
+                                    stable=QualityArm(samples=stable.n, estimate=finite(stable.mean)),
+                                    min_effect=quality.min_effect, alpha=quality.alpha)
+        st.quality = f"{quality.metric} stable {_show(stable.mean)}, " + ", ".join(
+            f"{a.name} {_show(a.estimate)}" for a in t.challengers)
+        if result.outcome == "winner":
+            winner = next(a for a in t.challengers if a.name == result.winner)
+            t.outcome, t.winner = "winner", winner.name
+            st.stable = self.promoted = winner.model
+            st.quality_baseline = None
+            self.tournament_weights()
+            return self.decide("Promoted", f"A/B/n winner {winner.name}: {result.reason}", "Normal")
+        if result.outcome == "keep-stable":
+            t.outcome = "keep-stable"
+            st.quality_baseline = None
+            self.tournament_weights()
+            return self.decide("StableKept", f"A/B/n test kept stable: {result.reason}", "Normal")
+        self.tournament_weights()
+        short = [f"{a.name} has {a.samples}" for a in t.challengers if not a.stopped and a.samples < quality.min_samples]
+        if stable.n < quality.min_samples or short:
+            need = ", ".join(([f"stable has {stable.n}"] if stable.n < quality.min_samples else []) + short)
+            return self.decide("WaitingForData", f"waiting for labelled requests ({quality.min_samples} per arm; "
+                                                 f"{need}): {result.reason}")
+        self.decide("Analysing", result.reason)
+
+    def stop_challenger(self, arm: ChallengerStatus, why: str) -> None:
+        arm.stopped, arm.weight = True, 0
+        self.events.append(Event("Warning", "ChallengerStopped", f"challenger {arm.name} stopped, its traffic "
+                                                                   f"goes to stable: {why}"))
+
+    def tournament_weights(self) -> None:
+        st, t = self.status, self.status.tournament
+        active = [a for a in t.challengers if not a.stopped] if t and t.outcome == "running" else []
+        share = sum(a.weight for a in active)
+        st.weights = {st.stable.predictor: 100 - share, **{a.model.predictor: a.weight for a in active}}
+        st.traffic = "/".join(str(w) for w in st.weights.values()) if active else "100"
 
     def settle_phase(self) -> None:
         st, obs = self.status, self.obs
         stable = st.stable
         action = st.last_decision.action if st.last_decision else None
-        if st.candidate is not None:
+        if st.tournament is not None and st.tournament.outcome == "running" and self.spec.challengers:
+            st.phase = "Progressing"
+        elif st.candidate is not None:
             st.phase = "Paused" if action in ("Paused", "AwaitingPromotion") else "Progressing"
         elif stable is not None and stable.predictor in obs.failed:
             st.phase = "Failed"
@@ -275,6 +561,11 @@ class _Turn:
         st = self.status
         shadow = st.strategy == "shadow" and st.candidate is not None
         result = []
+        t = st.tournament
+        if t is not None and t.outcome == "running" and self.spec.challengers:
+            result.append(Predictor(st.stable.predictor, st.stable.uri, st.weights.get(st.stable.predictor, 100)))
+            result.extend(Predictor(a.model.predictor, a.model.uri, a.weight) for a in t.challengers if not a.stopped)
+            return tuple(result)
         for model in (st.stable, st.candidate):
             if model is None:
                 continue
@@ -285,10 +576,17 @@ class _Turn:
         return tuple(result)
 
 
+def _show(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.3g}"
+
+
 def advance(
-    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, desired: ServedModel, obs: Observation
+    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, desired: ServedModel, obs: Observation,
+    challengers: Mapping[str, ServedModel | None] | None = None,
 ) -> Plan:
-    """Decide the next state of a release. Pure: same inputs, same plan."""
-    turn = _Turn(spec, status, obs)
+    """Decide the next state of a release. Pure: same inputs, same plan.
+
+    `challengers`: the model version of each of spec.challengers by name (None: not resolved yet)."""
+    turn = _Turn(spec, status, obs, challengers)
     turn.run(desired)
     return Plan(turn.status, turn.predictors(), tuple(turn.events), turn.promoted)

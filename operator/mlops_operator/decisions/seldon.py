@@ -89,8 +89,14 @@ def desired_seldon_deployment(
     implementation: str = "SKLEARN_SERVER",
     image: str | None = None,
     labels: dict[str, str] | None = None,
+    logger_url: str | None = None,
 ) -> dict[str, Any]:
-    """The SeldonDeployment serving `predictors`, owned (controller=true) by `owner`."""
+    """The SeldonDeployment serving `predictors`, owned (controller=true) by `owner`.
+
+    With `logger_url` (the monitor's log endpoint), every predictor's graph gets Seldon's payload
+    logger, `logger: {url, mode: all}`: requests and responses go to the monitor as CloudEvents.
+    The URL carries the predictor's model URI (and `shadow=true` for a shadow) as query parameters,
+    which the monitor reads for what Seldon's events do not say."""
     predictors = validate_predictors(predictors)
     for key in ("apiVersion", "kind", "name", "uid"):
         if not owner.get(key):
@@ -120,7 +126,8 @@ def desired_seldon_deployment(
             "name": name,
             "protocol": "v2",
             "predictors": [
-                _predictor(p, replicas=replicas, resources=resources, implementation=implementation, image=image)
+                _predictor(p, replicas=replicas, resources=resources, implementation=implementation, image=image,
+                           logger_url=logger_url)
                 for p in predictors
             ],
         },
@@ -138,13 +145,19 @@ def _clean_resources(resources: dict[str, Any] | None) -> dict[str, dict[str, st
 
 
 def _predictor(
-    p: Predictor, *, replicas: int, resources: dict | None, implementation: str, image: str | None
+    p: Predictor, *, replicas: int, resources: dict | None, implementation: str, image: str | None,
+    logger_url: str | None = None,
 ) -> dict[str, Any]:
     graph: dict[str, Any] = {"name": GRAPH_NODE, "modelUri": p.model_uri}
     if image:
         graph["type"] = "MODEL"
     else:
         graph["implementation"] = implementation
+    if logger_url:
+        query = {"modeluri": p.model_uri, **({"shadow": "true"} if p.shadow else {})}
+        separator = "&" if "?" in logger_url else "?"
+        encoded = "&".join(f"{k}={_percent_encode(v)}" for k, v in query.items())
+        graph["logger"] = {"url": logger_url + separator + encoded, "mode": "all"}
     out: dict[str, Any] = {"name": p.name, "replicas": replicas, "graph": graph}
     container: dict[str, Any] = {"name": GRAPH_NODE}
     if image:
@@ -160,6 +173,12 @@ def _predictor(
     else:
         out["traffic"] = p.traffic
     return out
+
+
+def _percent_encode(value: str) -> str:
+    """A query value with everything but RFC 3986 unreserved characters percent-encoded (no urllib: pure)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-._~") else "".join(f"%{b:02X}" for b in c.encode())
+                   for c in value)
 
 
 def predictor_weights(sdep: dict[str, Any]) -> dict[str, int]:
@@ -184,17 +203,23 @@ def seldon_status(sdep: dict[str, Any] | None) -> SeldonStatus | None:
     status = sdep.get("status") or {}
     predictor_names = [p.get("name", "") for p in sdep.get("spec", {}).get("predictors", [])]
     replicas: dict[str, int] = {}
+    why: dict[str, str] = {}
     for key, dep in (status.get("deploymentStatus") or {}).items():
         predictor = _predictor_of(key, name or "", predictor_names)
         if predictor is None:
             continue
         replicas[predictor] = replicas.get(predictor, 0) + int(dep.get("availableReplicas") or 0)
+        if dep.get("description"):
+            why[predictor] = str(dep["description"])
+    unavailable = {p: why.get(p) or str(status.get("description") or "no available replica")
+                   for p, n in replicas.items() if n == 0}
     return SeldonStatus(
         name=name,
         state=status.get("state"),
         address=(status.get("address") or {}).get("url"),
         description=status.get("description"),
         replicas=replicas,
+        unavailable=unavailable,
     )
 
 
@@ -209,3 +234,16 @@ def _predictor_of(key: str, sdep_name: str, predictor_names: list[str]) -> str |
 
 def is_available(status: SeldonStatus | None) -> bool:
     return status is not None and status.state == STATE_AVAILABLE
+
+
+def lost_predictors(previous: SeldonStatus | None, now: SeldonStatus | None, serving: list[str],
+                    still_reported: bool) -> dict[str, str]:
+    """Serving predictors that were available and no longer are (a crashed or unreachable model
+    server), with Seldon's reason; `still_reported` keeps those already reported until they recover.
+    A predictor that has not come up yet is not lost: the rollout's progress deadline covers it."""
+    if now is None:
+        return {}
+    before = previous.replicas if previous else {}
+    flagged = previous.unavailable if (previous and still_reported) else {}
+    return {p: why for p, why in now.unavailable.items()
+            if p in serving and (before.get(p, 0) > 0 or p in flagged)}

@@ -32,6 +32,20 @@ def _numbers(comparison: dict[str, Any]) -> str:
     return text
 
 
+def _describe(comparison: dict[str, Any]) -> str:
+    """The gate's reason, with the numbers appended only when the reason does not already state them
+    (it usually does: "roc_auc 0.9864 passes (minimum 0.9); no champion to beat")."""
+    reason = comparison.get("reason") or ""
+    numbers = [comparison.get("candidateValue"), comparison.get("championValue")]
+    stated = all(f"{v:.4f}" in reason for v in numbers if isinstance(v, (int, float)))
+    if not stated:
+        return f"{reason}: {_numbers(comparison)}"
+    champion = comparison.get("champion")
+    if champion and comparison.get("championValue") is not None and champion not in reason:
+        return f"{reason} (champion {champion})"
+    return reason
+
+
 def approval_verdict(policy: ApprovalPolicy, approval: Approval | None, now: str) -> RunVerdict:
     """Blessed once an allowed person approved; otherwise waiting, saying who may approve."""
     if approval is None:
@@ -68,12 +82,12 @@ def run_verdict(
     comparison = status.get("comparison") or {}
     decision = comparison.get("decision")
     if decision == "Rejected":
-        text = f"{comparison.get('reason')}: {_numbers(comparison)}"
+        text = _describe(comparison)
         return RunVerdict("Rejected", True, "Rejected", text, ("Warning", "Rejected", text))
     if decision != "Blessed":
         text = "pipeline succeeded without a comparison result"
         return RunVerdict("Failed", False, "NoComparison", text, ("Warning", "NoComparison", text))
     if policy.required:
         return approval_verdict(policy, approval, now)
-    text = f"{comparison.get('reason')}: {_numbers(comparison)}"
+    text = _describe(comparison)
     return RunVerdict("Blessed", True, "Blessed", text, ("Normal", "Blessed", text))

@@ -6,6 +6,7 @@ exactly as they would on a cluster: 422 with one cause per field, worded like Ku
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from dataclasses import dataclass, field
@@ -64,14 +65,53 @@ def _show(value: Any) -> str:
     return json.dumps(_type_name(value))
 
 
+@functools.lru_cache(maxsize=256)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A CRD `pattern` with the API server's (Go RE2) meaning of `$`: the end of the text. Python's `$`
+    also matches before a final newline, which would let "30s\\n" pass `^([0-9]+(ms|s|m|h))+$`."""
+    translated, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "$" and not in_class:
+            translated.append(r"\Z")
+            continue
+        translated.append(char)
+    return re.compile("".join(translated))
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
+
+
+#: Schema errors after which the API server does not evaluate CEL rules (apiextensions' hasBlockingErr):
+#: a rule would meet a wrong type or a missing field and only add noise to the real cause.
+BLOCKING_REASONS = frozenset({"FieldValueTypeInvalid", "FieldValueRequired", "FieldValueNotSupported",
+                              "FieldValueTooLong", "FieldValueTooMany", "TooMany"})
+RULES_NOT_CHECKED = ('Invalid value: "null": some validation rules were not checked because the object was invalid; '
+                     'correct the existing errors to complete validation')
 
 
 class _Walker:
     def __init__(self) -> None:
         self.causes: list[dict[str, str]] = []
         self.unknown: list[str] = []
+        self.rules: list[tuple[dict[str, Any], Any, str]] = []  # checked after the whole schema, as the API server does
+
+    def check_rules(self) -> None:
+        """Evaluate the CEL rules collected by `walk`, unless a blocking schema error came first."""
+        if any(cause["reason"] in BLOCKING_REASONS for cause in self.causes):
+            if any(schema.get("x-kubernetes-validations") for schema, _, _ in self.rules):
+                self.fail("FieldValueInvalid", "<nil>", RULES_NOT_CHECKED)
+            return
+        for schema, value, path in self.rules:
+            self._rules(schema, value, path)
 
     def fail(self, reason: str, path: str, message: str) -> None:
         self.causes.append({"reason": reason, "message": message, "field": path})
@@ -79,7 +119,9 @@ class _Walker:
     def walk(self, schema: dict[str, Any], value: Any, path: str, root: bool = False) -> Any:
         """Return the pruned/defaulted value, recording causes for anything invalid."""
         if value is None:
-            if not schema.get("nullable"):
+            # Like the API server's type check: null is wrong only where a type is declared (a value
+            # with no type, such as a hyperparameter in a preserve-unknown-fields list, may be null).
+            if not schema.get("nullable") and schema.get("type"):
                 self.fail("FieldValueTypeInvalid", path,
                           f'Invalid value: "null": {path} in body must be of type {schema.get("type", "object")}: "null"')
             return value
@@ -104,7 +146,8 @@ class _Walker:
         if "enum" in schema and value not in schema["enum"]:
             supported = ", ".join(_show(option) for option in schema["enum"])
             self.fail("FieldValueNotSupported", path, f"Unsupported value: {_show(value)}: supported values: {supported}")
-        self._rules(schema, value, path)
+        if schema.get("x-kubernetes-validations"):
+            self.rules.append((schema, value, path))
         return value
 
     def _object(self, schema: dict[str, Any], value: dict[str, Any], path: str, root: bool) -> dict[str, Any]:
@@ -173,7 +216,7 @@ class _Walker:
                                                      f"{schema['minLength']} chars long")
             if "maxLength" in schema and len(value) > schema["maxLength"]:
                 self.fail("FieldValueTooLong", path, f"Too long: may not be more than {schema['maxLength']} bytes")
-            if "pattern" in schema and not re.search(schema["pattern"], value):
+            if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
                 self.fail("FieldValueInvalid", path,
                           f"Invalid value: {_show(value)}: {path} in body should match '{schema['pattern']}'")
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -228,4 +271,5 @@ def check_object(schema: dict[str, Any] | None, obj: dict[str, Any]) -> SchemaRe
         return SchemaResult(obj=obj)
     walker = _Walker()
     pruned = walker.walk(schema, obj, "", root=True)
+    walker.check_rules()
     return SchemaResult(obj=pruned, causes=walker.causes, unknown_fields=walker.unknown)

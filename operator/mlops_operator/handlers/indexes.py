@@ -31,3 +31,17 @@ def serving_by_project(namespace: str, spec: Any, status: Any, **_) -> dict:
     if not project:
         return {}
     return {(namespace, project): (status.get("stable") or {}).get("trainingRun")}
+
+
+@kopf.index(GROUP, VERSION, "modeldeployments")
+def deployments_by_project(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
+    """Each ModelDeployment of a project with its stable predictor: where the monitor's drift of it is."""
+    project = (spec.get("projectRef") or {}).get("name")
+    if not project:
+        return {}
+    stable = status.get("stable") or {}
+    decision = status.get("lastDecision") or {}
+    return {(namespace, project): {
+        "name": name, "predictor": stable.get("predictor"), "trainingRun": stable.get("trainingRun"),
+        "promotedAt": decision.get("time") if str(decision.get("action", "")).lower().startswith("promot") else None,
+    }}

@@ -29,12 +29,15 @@ from typing import Any, Awaitable, Callable
 import kopf
 
 from .. import kube
+from ..decisions.mergepatch import merge_apply
 from ..telemetry import HANDLER_ERRORS, RECONCILE_LOOPS
+from .status import ready
 
 #: A reconcile turn: kopf-style keyword arguments in, True when the object needs no more turns.
 Reconcile = Callable[..., Awaitable[bool | None]]
 
 MAX_BACKOFF = 300.0
+FAILURES_REPORTED = 3  # failed turns in a row before the Ready condition says so
 
 
 @dataclass
@@ -113,6 +116,8 @@ async def run(
                 failures += 1
                 HANDLER_ERRORS.labels(snapshot["metadata"].get("namespace") or "", kind).inc()
                 delay = backoff(failures, interval)
+                if failures == FAILURES_REPORTED:
+                    await _report_failing(snapshot, plural, failures, delay, logger)
             else:
                 failures = 0
                 if outcome == "finished":
@@ -125,6 +130,19 @@ async def run(
     finally:
         RECONCILE_LOOPS.labels(kind).dec()
         stop_waiter.cancel()
+
+
+async def _report_failing(body: dict, plural: str, failures: int, delay: float, logger: Any) -> None:
+    """Say in the Ready condition that turns keep failing, rather than let an old status look healthy."""
+    status, meta = body.get("status") or {}, body["metadata"]
+    message = f"{failures} reconcile attempts failed in a row; retrying in {delay:.0f}s; see the operator log"
+    conditions = ready(status, False, "ReconcileError", message, status.get("observedGeneration"))
+    try:
+        await kube.patch_status(body["apiVersion"], plural, meta.get("namespace"), meta["name"],
+                                {"metadata": {"resourceVersion": meta["resourceVersion"]},
+                                 "status": {"conditions": conditions}})
+    except Exception as e:  # best effort: the next failure streak says it again
+        logger.warning("could not report the failing reconcile: %s: %s", type(e).__name__, e)
 
 
 async def _set_when(stopped: Any, event: asyncio.Event) -> None:
@@ -160,7 +178,8 @@ async def _turn(reconcile: Reconcile, body: dict, plural: str, s: Signals, logge
     if s.gone.is_set():
         return "gone", None
     outcome = "finished" if finished else "unchanged"
-    if patch.get("status"):
+    current = body.get("status") or {}
+    if patch.get("status") and merge_apply(current, patch["status"]) != current:  # no identical rewrites
         try:
             written = await kube.patch_status(body["apiVersion"], plural, meta.get("namespace"), meta["name"],
                                               {"metadata": {"resourceVersion": meta["resourceVersion"]},

@@ -7,11 +7,15 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+import json
+
 from ..api.common import API_VERSION, GROUP, VERSION, Condition, set_condition
 from ..api.mlproject import MLProjectSpec, MLProjectStatus
-from ..decisions.project import plan_project
+from ..decisions import drift_policy
+from ..decisions.project import RunSummary, plan_project, training_run
 from .. import kube
-from ..telemetry import CHAMPION_METRIC
+from ..monitor import client as monitor_client
+from ..telemetry import CHAMPION_METRIC, DRIFT_RETRAINS, DRIFT_STATISTIC, DRIFTED, SECONDS_TO_DRIFT, SECONDS_TO_QUALITY
 from . import loop
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
@@ -30,7 +34,8 @@ async def project_loop(**kwargs: Any) -> None:
 
 async def reconcile_project(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    runs_by_project: kopf.Index, serving_by_project: kopf.Index, **_: Any,
+    runs_by_project: kopf.Index, serving_by_project: kopf.Index, deployments_by_project: kopf.Index | None = None,
+    **_: Any,
 ) -> None:
     generation = meta.get("generation")
     try:
@@ -60,11 +65,119 @@ async def reconcile_project(
         message = f"the latest TrainingRun {plan.status.latest_run} failed; {message}"
     new["observedGeneration"] = generation
     conditions = ready(status, not degraded, plan.status.phase or "Ready", message, generation)
-    if project.drift.enabled:  # accepted by the API, not acted on yet: say so rather than stay silent
-        conditions = [c.wire() for c in set_condition(
-            [Condition.model_validate(c) for c in conditions], "DriftMonitoring", "Unknown", "NotImplemented",
-            "spec.drift is accepted but this operator version does not monitor drift yet", generation)]
+    if project.drift.enabled:
+        deployments = list((deployments_by_project or {}).get((namespace, name), []))
+        conditions, new["drift"] = await _drift(body, name, namespace, meta["uid"], project, status, runs, deployments,
+                                                len(plan.create), conditions, generation)
+    else:
+        conditions = [c for c in conditions if c.get("type") not in ("Drifted", "DataQuality", "DriftMonitoring")]
     new["conditions"] = conditions
     new.setdefault("serving", None)
     new.setdefault("champion", None)
     write_status(patch, status, new)
+
+
+async def _drift(body: Any, name: str, namespace: str, uid: str, project: MLProjectSpec, status: Any,
+                 runs: list[RunSummary], deployments: list[dict[str, Any]], starting: int,
+                 conditions: list[dict], generation: int | None) -> tuple[list[dict], dict[str, Any]]:
+    """Ask the monitor for the drift of the project's deployments; conditions, events, metrics, a drift retrain."""
+    policy = project.drift
+    cfg = monitor_client.MonitorConfig.from_env()
+    observations: list[drift_policy.Observation] = []
+    live: dict[str, float] = {}
+    monitor_ok = cfg is not None
+    for dep in sorted(deployments, key=lambda d: d["name"]):
+        if cfg is None:
+            break
+        report = await monitor_client.drift(cfg, namespace, dep["name"], statistic=policy.statistic,
+                                            threshold=policy.threshold, min_rows=policy.window, alpha=policy.alpha)
+        if report is None:
+            monitor_ok = False
+            continue
+        found = drift_policy.observations(report, dep["name"], dep.get("predictor"))
+        observations += found
+        if project.metric.minimum is not None and found:
+            summary = await monitor_client.summary(cfg, namespace, dep["name"])
+            for o in found:
+                value = drift_policy.live_metric(project.metric, ((summary or {}).get("predictors") or {}).get(o.predictor))
+                if value is not None:
+                    live[o.model_version] = value
+    by_name = {r.name: r for r in runs}
+    promoted = next((d.get("promotedAt") for d in deployments if d.get("promotedAt")), None)
+    if promoted is None:  # fall back to when the serving model version was finished (blessed)
+        serving = next((by_name.get(d.get("trainingRun")) for d in deployments if d.get("trainingRun")), None)
+        promoted = serving.completed if serving else None
+    previous = dict(status.get("drift") or {})
+    plan = drift_policy.plan_drift(name, policy, previous, observations, runs, monitor_ok=monitor_ok,
+                                   other_runs_starting=starting, allow_concurrent=project.training.allow_concurrent_runs,
+                                   promoted_at=promoted, now=time.time(), metric=project.metric, live=live)
+    drift_status = dict(plan.status)
+    for type_, reason, message in plan.events:
+        kopf.event(body, type=type_, reason=reason, message=message[:1000])
+
+    if plan.retrain is not None:
+        created = await _start_retrain(body, name, namespace, uid, project, plan.retrain, observations)
+        if not created:
+            drift_status["lastRetrain"] = previous.get("lastRetrain")
+    elif plan.waiting and previous.get("waiting") != plan.waiting:
+        kopf.event(body, type="Normal", reason="RetrainWaiting", message=plan.waiting)
+    drift_status["waiting"] = plan.waiting
+
+    existing = [Condition.model_validate(c) for c in conditions if c.get("type") != "DriftMonitoring"]
+    old = {c.get("type"): c for c in status.get("conditions") or []}
+    for type_, (cstatus, reason, message) in (("Drifted", plan.drifted), ("DataQuality", plan.quality)):
+        before = old.get(type_) or {}
+        if type_ == "DataQuality" and (before.get("status"), before.get("reason")) != (cstatus, reason) \
+                and cstatus == "False":
+            kopf.event(body, type="Warning", reason="DataQuality", message=message[:1000])
+        existing = set_condition(existing, type_, cstatus, reason, message[:4000], generation)
+
+    DRIFTED.labels(namespace, name).set(1 if plan.drifted[0] == "True" else 0)
+    for o in observations:
+        for f in o.features:
+            for stat in ("psi", "js", "ks", "wasserstein"):
+                if isinstance(f.get(stat), (int, float)):
+                    DRIFT_STATISTIC.labels(namespace, name, o.deployment, str(f.get("feature")), stat).set(f[stat])
+    for entry in drift_status.get("staleness") or []:
+        if "secondsToDrift" in entry:
+            SECONDS_TO_DRIFT.labels(namespace, name, entry.get("modelVersion", "")).set(entry["secondsToDrift"])
+        if "secondsToQualityBelowMinimum" in entry:
+            SECONDS_TO_QUALITY.labels(namespace, name, entry.get("modelVersion", "")).set(
+                entry["secondsToQualityBelowMinimum"])
+    return [c.wire() for c in existing], {k: v for k, v in drift_status.items() if v is not None}
+
+
+async def _start_retrain(body: Any, name: str, namespace: str, uid: str, project: MLProjectSpec,
+                         retrain: drift_policy.Retrain, observations: list[drift_policy.Observation]) -> bool:
+    """Create the episode's TrainingRun (trigger drift) on its data, then write its evidence to its status."""
+    evidence = retrain.evidence
+    obj = training_run(name, namespace, uid, retrain.name, project.dataset.version, "drift")
+    obj["metadata"]["annotations"] = {drift_policy.EPISODE_ANNOTATION: retrain.episode,
+                                      "mlops.dev/drift-evidence": json.dumps(evidence, sort_keys=True)[:16000]}
+    if project.drift.retrain_data == "live":
+        cfg = monitor_client.MonitorConfig.from_env()
+        since = (evidence.get("window") or {}).get("startedAt")  # the live data since the window that drifted
+        snapshot, why = (await monitor_client.export(cfg, namespace, evidence["deployment"], project.dataset.target,
+                                                     since=since if isinstance(since, (int, float)) else None)
+                         if cfg else (None, "no monitor configured"))
+        labelled = int((snapshot or {}).get("labelled") or 0)
+        if snapshot is None or labelled < project.drift.min_labelled_rows:
+            kopf.event(body, type="Normal", reason="RetrainWaiting",
+                       message=f"drift retrain waits for labelled live rows: {labelled} of "
+                               f"{project.drift.min_labelled_rows}{' (' + why + ')' if why else ''}")
+            return False
+        digest = str(snapshot.get("digest") or "")
+        obj["spec"]["dataset"] = {"uri": snapshot["uri"], "format": snapshot.get("format", "csv"),
+                                  "digest": digest, "rows": int(snapshot.get("rows") or 0)}
+        obj["spec"]["datasetVersion"] = "live-" + digest.split(":")[-1][:12]
+        evidence = {**evidence, "dataset": obj["spec"]["dataset"]}
+    made, created = await kube.create(API_VERSION, "trainingruns", namespace, obj)
+    if not (made.get("status") or {}).get("drift"):
+        await kube.patch_status(API_VERSION, "trainingruns", namespace, retrain.name,
+                                {"status": {"drift": {k: v for k, v in evidence.items() if k != "dataset"}}})
+    if created:
+        DRIFT_RETRAINS.labels(namespace, name).inc()
+        kopf.event(body, type="Normal", reason="RetrainStarted",
+                   message=f"drift episode {retrain.episode}: TrainingRun {retrain.name} on "
+                           f"{obj['spec'].get('dataset', {}).get('uri', 'dataset ' + project.dataset.version)}")
+    return True

@@ -17,6 +17,7 @@ from ..api.modeldeployment import (
     ArmMetrics,
     ModelDeploymentSpec,
     ModelDeploymentStatus,
+    ModelSource,
     SeldonStatus,
     ServedModel,
 )
@@ -26,11 +27,17 @@ from ..decisions.seldon import (
     SELDON_PLURAL,
     STATE_FAILED,
     desired_seldon_deployment,
+    lost_predictors,
     seldon_status,
 )
+
+LOST = "PredictorUnavailable"
+#: Newest stable/shadow answer pairs asked of the monitor for a shadow's delta.
+SHADOW_PAIRS = 2000
 from ..metrics.base import MetricsProvider
+from ..monitor import client as monitor_client
 from ..metrics.select import make_metrics_provider
-from ..telemetry import CANARY_WEIGHT, ROLLBACKS
+from ..telemetry import CANARY_WEIGHT, PREDICTOR_AVAILABLE, QUALITY_ESTIMATE, ROLLBACKS
 from . import loop
 from .status import ready, reject_invalid, write_status
 from .config import operator_settings
@@ -45,6 +52,12 @@ async def _splitter_address(namespace: str, name: str) -> str | None:
 
 
 @functools.cache
+def monitor() -> monitor_client.MonitorConfig | None:
+    """Where the monitor is (MLOPS_MONITOR_URL), or None when there is none."""
+    return monitor_client.MonitorConfig.from_env()
+
+
+@functools.cache
 def metrics_provider() -> MetricsProvider:
     """One provider for the operator's life: the scrape provider keeps the baselines of each step."""
     settings = operator_settings()
@@ -53,13 +66,15 @@ def metrics_provider() -> MetricsProvider:
 
 
 def resolve_model(
-    spec: ModelDeploymentSpec, namespace: str, runs_by_name: kopf.Index, projects: kopf.Index
+    spec: ModelDeploymentSpec, namespace: str, runs_by_name: kopf.Index, projects: kopf.Index,
+    source: ModelSource | None = None,
 ) -> tuple[ServedModel | None, str]:
-    """The model version the spec asks for, or None and why it cannot be served (yet)."""
-    if spec.model.uri:
-        return served_model(spec.model.key(), spec.model.uri, None), ""
-    name = spec.model.training_run
-    if spec.model.champion:
+    """The model version the spec asks for (or `source`, a challenger's), or None and why it cannot be served (yet)."""
+    model = source or spec.model
+    if model.uri:
+        return served_model(model.key(), model.uri, None), ""
+    name = model.training_run
+    if model.champion:
         project = next(iter(projects.get((namespace, spec.project_ref.name), [])), None)
         name = (project or {}).get("champion", {}).get("trainingRun")
         if not name:
@@ -69,7 +84,7 @@ def resolve_model(
         return None, f"spec.model.trainingRun: TrainingRun {name!r} not found"
     if run.phase != "Blessed" or not run.model_uri:
         return None, f"spec.model.trainingRun: TrainingRun {name!r} is {run.phase or 'not finished'}, not Blessed"
-    return served_model(spec.model.key(name), run.model_uri, name), ""
+    return served_model(model.key(name), run.model_uri, name), ""
 
 
 def readiness(seldon: SeldonStatus | None, predictors: list[str]) -> tuple[frozenset[str], dict[str, str]]:
@@ -120,7 +135,12 @@ async def reconcile_deployment(
     seldon = seldon_status(sdep)
     _addresses[(namespace, name)] = seldon.address if seldon else None
     serving = [m.predictor for m in (current.stable, current.candidate) if m is not None]
+    if current.tournament is not None and current.tournament.outcome == "running":
+        serving += [a.model.predictor for a in current.tournament.challengers if not a.stopped]
+    challengers = {c.name: resolve_model(md, namespace, runs_by_name, projects, c.model)[0] for c in md.challengers}
     up, failed = readiness(seldon, serving)
+    was_lost = _ready_reason(status) == LOST
+    lost = lost_predictors(current.seldon, seldon, serving, still_reported=was_lost)
     provider = metrics_provider()
     since = from_rfc3339(current.step_started_at) if current.step_started_at else None
     arms: dict[str, ArmMetrics | None] = {"stable": None, "candidate": None}
@@ -132,10 +152,14 @@ async def reconcile_deployment(
                 logger.warning("metrics for %s/%s unavailable: %s", role, model.predictor, e)
 
     annotations = meta.get("annotations") or {}
+    bounds = md.strategy.shadow.bounds
+    pairs = SHADOW_PAIRS if md.strategy.type == "shadow" and bounds is not None and bounds.is_set() else 0
+    summary = await monitor_client.summary(monitor(), namespace, name, pairs=pairs) if monitor() else None
     plan = advance(md, current, desired, Observation(
         now=time.time(), ready=up, failed=failed, stable=arms["stable"], candidate=arms["candidate"],
         promote=annotations.get(PROMOTE_ANNOTATION), abort=annotations.get(ABORT_ANNOTATION),
-    ))
+        monitor=summary,
+    ), challengers)
 
     manifest = desired_seldon_deployment(
         name, namespace, list(plan.predictors),
@@ -145,33 +169,80 @@ async def reconcile_deployment(
         implementation=md.server.implementation,
         image=md.server.image,
         labels={"mlops.dev/deployment": name},
+        logger_url=monitor().logger_url if monitor() else None,
     )
     if sdep is None:
         await kube.create(SELDON_API_VERSION, SELDON_PLURAL, namespace, manifest)
     elif sdep.get("spec") != manifest["spec"]:
         await kube.patch(SELDON_API_VERSION, SELDON_PLURAL, namespace, name, {"spec": manifest["spec"]})
 
-    for event in plan.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    for event in plan.events:  # messages carry the verdict's numbers (estimates, interval, bound)
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
         if event.reason == "RolledBack":
             ROLLBACKS.labels(namespace, name).inc()
     candidate = plan.status.candidate
     CANARY_WEIGHT.labels(namespace, name).set(plan.status.weights.get(candidate.predictor, 0) if candidate else 0)
+    export_quality(namespace, name, plan.status)
 
     new = plan.status.wire()
     new.pop("kopf", None)
     new["observedGeneration"] = generation
+    recorded = monitor_client.per_arm(monitor_client.counts_of(summary), {
+        role: m.predictor if m else None for role, m in (("stable", plan.status.stable),
+                                                         ("candidate", plan.status.candidate))})
+    for role, counts in recorded.items():  # what the monitor logged and labelled, per arm
+        arms[role] = (arms.get(role) or ArmMetrics()).model_copy(
+            update={"records": counts.records, "labelled": counts.labelled})
+    quality = plan.status.analysis
+    if quality is not None and plan.status.candidate is not None:  # the verdict's numbers, per arm
+        for role, arm in (("stable", quality.stable), ("candidate", quality.candidate)):
+            extra: dict[str, Any] = {"samples": arm.samples, "estimate": arm.estimate}
+            if role == "candidate":
+                extra.update(interval=quality.interval, bound=quality.min_effect)
+            arms[role] = (arms.get(role) or ArmMetrics()).model_copy(update=extra)
     new["arms"] = {role: m.wire() for role, m in arms.items() if m is not None}
+    new["feedbackAddress"] = monitor().feedback_address if monitor() else None
     if seldon is not None:
         new["seldon"] = seldon.wire()
-    for key in ("candidate", "rolledBack", "step", "stepStartedAt", "rolloutStartedAt", "seldon"):
+    for key in ("candidate", "rolledBack", "step", "stepStartedAt", "rolloutStartedAt", "seldon",
+                "lastCheckAt", "qualityBaseline", "analysis", "quality", "shadowDelta", "tournament"):
         new.setdefault(key, None)  # cleared fields must be removed from the stored status
     decision = plan.status.last_decision
     ok = plan.status.phase == "Serving"
     reason = decision.action if decision and not ok else (plan.status.phase or "Pending")
     message = why or (decision.reason if decision else "")
+    PREDICTOR_AVAILABLE.remove_by_labels({"namespace": namespace, "name": name})  # predictors come and go
+    for predictor in serving:
+        PREDICTOR_AVAILABLE.labels(namespace, name, predictor).set(0 if predictor in lost else 1)
+    if lost:  # a model server died or is unreachable: say which and why, while it lasts
+        ok, reason = False, LOST
+        message = "; ".join(f"predictor {p} unavailable: {cause}" for p, cause in sorted(lost.items()))
+        if not was_lost:
+            kopf.event(body, type="Warning", reason=LOST, message=message)
+    elif was_lost:
+        kopf.event(body, type="Normal", reason="PredictorRecovered", message="every predictor is available again")
     new["conditions"] = ready(status, ok, reason, message, generation)
     write_status(patch, status, new)
+
+
+def export_quality(namespace: str, name: str, st: ModelDeploymentStatus) -> None:
+    """The quality estimate of each arm of the release in progress, for the dashboard."""
+    QUALITY_ESTIMATE.remove_by_labels({"namespace": namespace, "name": name})
+    analysis, t = st.analysis, st.tournament
+    if analysis is None:
+        return
+    arms: dict[str, float | None] = {}
+    if st.candidate is not None:
+        arms = {"stable": analysis.stable.estimate, "candidate": analysis.candidate.estimate}
+    elif t is not None and t.outcome == "running":
+        arms = {"stable": analysis.stable.estimate, **{a.name: a.estimate for a in t.challengers if not a.stopped}}
+    for arm, value in arms.items():
+        if value is not None:
+            QUALITY_ESTIMATE.labels(namespace, name, arm, analysis.metric).set(value)
+
+
+def _ready_reason(status: Any) -> str | None:
+    return next((c.get("reason") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
 
 
 def forget_deployment(namespace: str, name: str) -> None:
@@ -179,3 +250,5 @@ def forget_deployment(namespace: str, name: str) -> None:
     _addresses.pop((namespace, name), None)
     with contextlib.suppress(KeyError):  # never reconciled by this process
         CANARY_WEIGHT.remove(namespace, name)
+    PREDICTOR_AVAILABLE.remove_by_labels({"namespace": namespace, "name": name})
+    QUALITY_ESTIMATE.remove_by_labels({"namespace": namespace, "name": name})

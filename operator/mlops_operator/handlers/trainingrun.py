@@ -52,6 +52,10 @@ async def reconcile_run(
         return _wait(patch, status, generation, "ProjectInvalid",
                      f"spec.projectRef.name: MLProject {run.project_ref.name!r} has an invalid spec")
 
+    if run.dataset is not None:  # a snapshot (e.g. live rows and labels for a drift retrain): same schema and target
+        project = project.model_copy(update={"dataset": project.dataset.model_copy(
+            update={"uri": run.dataset.uri, "format": run.dataset.format})})
+
     if phase == "AwaitingApproval":
         verdict = approval_verdict(project.approval, run.approval, now_rfc3339())
         return _record(body, patch, status, generation, verdict)

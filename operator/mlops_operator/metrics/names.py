@@ -5,6 +5,8 @@ Local splitter (`mlops_operator.serving.splitter`), exposed on `<splitter>/metri
   mlops_splitter_requests_total{namespace, deployment, predictor, role}       counter
   mlops_splitter_errors_total{namespace, deployment, predictor, role}         counter (5xx or no answer)
   mlops_splitter_request_duration_seconds_bucket{..., le}                     histogram (+ _sum, _count)
+  mlops_splitter_log_dropped_total{namespace, deployment, reason}             counter (payload log events dropped)
+  mlops_splitter_rejected_total{namespace, deployment, predictor, reason}     counter (bad payloads answered 400)
 
 `role` is `primary` for requests a client got the answer of and `shadow` for mirrored copies.
 Series are created at zero when a predictor is configured, so Prometheus `increase()` counts
@@ -25,6 +27,12 @@ SPLITTER_REQUESTS = "mlops_splitter_requests"  # prometheus_client appends _tota
 SPLITTER_ERRORS = "mlops_splitter_errors"
 SPLITTER_LATENCY = "mlops_splitter_request_duration_seconds"
 SPLITTER_LABELS = ("namespace", "deployment", "predictor", "role")
+#: Inference CloudEvents the splitter could not hand to the monitor (reason: queue-full, send-failed, invalid).
+SPLITTER_LOG_DROPPED = "mlops_splitter_log_dropped"
+SPLITTER_LOG_LABELS = ("namespace", "deployment", "reason")
+#: Inference requests answered 4xx before reaching the model (a payload that does not fit its signature.json).
+SPLITTER_REJECTED = "mlops_splitter_rejected"
+SPLITTER_REJECTED_LABELS = ("namespace", "deployment", "predictor", "reason")
 ROLE_PRIMARY = "primary"
 ROLE_SHADOW = "shadow"
 

@@ -34,10 +34,13 @@ class LocalSeldonController:
         ready_deadline: float = DEFAULT_READY_DEADLINE,
         retry_interval: float = 1.0,
         seed: int | None = None,
+        log_url: str | None = None,
+        log_token_file: str | None = None,
     ):
         self.api_url = api_url.rstrip("/")
         self.realiser = Realiser(self._write_status, work_dir=work_dir, host=host,
-                                 ready_deadline=ready_deadline, seed=seed)
+                                 ready_deadline=ready_deadline, seed=seed,
+                                 log_url=log_url, log_token_file=log_token_file)
         self._retry_interval = retry_interval
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task | None = None

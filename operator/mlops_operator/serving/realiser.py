@@ -5,6 +5,10 @@ SeldonDeployment dicts (`apply`, `delete`) and reports each one's status through
 shaped like Seldon's own status (`state` Creating/Available/Failed, `description`,
 `address.url`, `deploymentStatus`, `replicas`). Updates happen in place: predictors whose
 model and runtime did not change keep their process, so the stable side never blinks.
+
+Payload logging follows each predictor's `graph.logger.url`, as Seldon's executor does; a realiser
+given a `log_url` also logs predictors whose graph has no logger (the embedded default's monitor),
+sending the bearer token from `log_token_file`.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable
 
 import aiohttp
 
@@ -51,6 +55,8 @@ class PredictorSpec:
     shadow: bool
     replicas: int
     ready_deadline: float
+    log_url: str = ""
+    model_version: str = ""
 
     def process_key(self) -> tuple:
         """Fields whose change needs a new process (weights do not)."""
@@ -74,6 +80,8 @@ class PredictorSpec:
             shadow=bool(p.get("shadow", False)),
             replicas=int(p["replicas"]) if p.get("replicas") is not None else default_replicas,
             ready_deadline=float(p.get("progressDeadlineSeconds") or default_deadline),
+            log_url=str((graph.get("logger") or {}).get("url") or ""),
+            model_version=str((p.get("labels") or {}).get("version") or ""),
         )
 
 
@@ -83,6 +91,18 @@ class PredictorProcess:
     server: ModelServer | None
     ready: bool = False
     failure: str | None = None
+    restarts: int = 0
+    crashed: str | None = None  # why the last process exited, while a restart is pending or starting
+    restart_at: float | None = None
+
+
+#: Restart delays after a crash, as the kubelet's CrashLoopBackOff (10 s doubling to 5 min), scaled
+#: down for one machine: a model server that dies is started again, never left dead.
+RESTART_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+
+
+def restart_delay(restarts: int) -> float:
+    return RESTART_BACKOFF[min(restarts, len(RESTART_BACKOFF)) - 1]
 
 
 @dataclass
@@ -115,8 +135,12 @@ class Realiser:
         ready_deadline: float = DEFAULT_READY_DEADLINE,
         poll_interval: float = 0.5,
         seed: int | None = None,
+        log_url: str | None = None,
+        log_token_file: str | None = None,
     ):
         self._on_status = on_status
+        self._log_url = log_url or ""
+        self._log_token_file = log_token_file
         self._seed = seed  # seeds each splitter's routing draws (reproducible tests); None = OS entropy
         self._work_dir = Path(work_dir)
         self._host = host
@@ -157,7 +181,8 @@ class Realiser:
                 return
             if dep is None:
                 rng = random.Random(f"{self._seed}/{namespace}/{name}") if self._seed is not None else None
-                splitter = TrafficSplitter(namespace, name, host=self._host, rng=rng)
+                splitter = TrafficSplitter(namespace, name, host=self._host, rng=rng,
+                                           log_token_file=self._log_token_file)
                 await splitter.start()
                 dep = RealisedDeployment(namespace, name, splitter)
                 self._deployments[(namespace, name)] = dep
@@ -216,15 +241,20 @@ class Realiser:
             if current is not None:
                 removed.append(current)
             dep.predictors[name] = self._start_process(dep, spec)
-        dep.splitter.configure(
-            Route(p.spec.name, p.server.url if p.server else "http://127.0.0.1:9", p.spec.traffic, p.spec.shadow)
-            for p in dep.predictors.values()
-            if p.spec.name in wanted
-        )
+        self._route(dep, wanted)
         for p in removed:
             if dep.predictors.get(p.spec.name) is p:
                 del dep.predictors[p.spec.name]
         await asyncio.gather(*(self._stop_process(p) for p in removed))
+
+    def _route(self, dep: RealisedDeployment, wanted: Iterable[str]) -> None:
+        dep.splitter.configure(
+            Route(p.spec.name, p.server.url if p.server else "http://127.0.0.1:9", p.spec.traffic, p.spec.shadow,
+                  log_url=p.spec.log_url or self._log_url, model_uri=p.spec.model_uri,
+                  model_version=p.spec.model_version)
+            for p in dep.predictors.values()
+            if p.spec.name in wanted
+        )
 
     def _start_process(self, dep: RealisedDeployment, spec: PredictorSpec) -> PredictorProcess:
         if spec.replicas <= 0:
@@ -267,20 +297,40 @@ class Realiser:
 
     async def _check(self, dep: RealisedDeployment) -> None:
         for p in list(dep.predictors.values()):
+            if p.restart_at is not None:
+                if time.monotonic() >= p.restart_at:
+                    await self._restart(dep, p)
+                continue
             if p.failure or p.server is None:
                 continue
             code = p.server.exit_code()
-            if code is not None:
-                p.ready = False
+            if code is not None and not (p.ready or p.restarts):  # never came up: the model is broken
                 p.failure = f"predictor {p.spec.name}: MLServer exited with code {code}: {p.server.log_tail()}"
+                continue
+            if code is not None:  # crashed (or killed) after serving: start it again after a backoff,
+                p.ready = False   # as a ReplicaSet would
+                p.restarts += 1
+                p.crashed = f"MLServer exited with code {code}"
+                p.restart_at = time.monotonic() + restart_delay(p.restarts)
+                log.warning("predictor %s of %s/%s: %s; restart %d in %.0fs", p.spec.name, dep.namespace,
+                            dep.name, p.crashed, p.restarts, restart_delay(p.restarts))
                 continue
             if p.ready:
                 continue
             if await self._answers_ready(p.server):
-                p.ready = True
+                p.ready, p.crashed = True, None
             elif time.monotonic() - p.server.started_at > p.spec.ready_deadline:
                 p.failure = (f"predictor {p.spec.name}: not ready within {p.spec.ready_deadline:.0f}s: "
                              f"{p.server.log_tail()}")
+
+    async def _restart(self, dep: RealisedDeployment, crashed: PredictorProcess) -> None:
+        await self._stop_process(crashed)  # reaps the dead process and anything it left
+        if dep.predictors.get(crashed.spec.name) is not crashed:
+            return  # replaced by an update meanwhile
+        fresh = self._start_process(dep, crashed.spec)
+        fresh.restarts, fresh.crashed = crashed.restarts, crashed.crashed
+        dep.predictors[crashed.spec.name] = fresh
+        self._route(dep, dep.predictors)
 
     async def _answers_ready(self, server: ModelServer) -> bool:
         assert self._session is not None
@@ -300,6 +350,10 @@ class Realiser:
         else:
             waiting = sorted(n for n, p in dep.predictors.items() if not p.ready)
             state, description = STATE_CREATING, f"waiting for predictors to be ready: {', '.join(waiting)}"
+            crashed = [f"{n}: {p.crashed} (restart {p.restarts})" for n, p in dep.predictors.items()
+                       if p.crashed and not p.ready]
+            if crashed:
+                description += "; " + "; ".join(crashed)
         deployment_status = {}
         for name, p in dep.predictors.items():
             key = deployment_status_key(dep.name, name)
@@ -310,6 +364,8 @@ class Realiser:
                 "availableReplicas": replicas if p.ready and not p.failure else 0,
                 "status": "Failed" if p.failure else ("Available" if p.ready else "Creating"),
             }
+            if p.crashed and not p.ready:
+                deployment_status[key]["description"] = f"{p.crashed}; restarted {p.restarts} times"
         status: dict[str, Any] = {
             "state": state,
             "description": description,

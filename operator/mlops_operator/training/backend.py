@@ -13,15 +13,19 @@ may retry later: submit again is safe).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
 
 from mlops_operator.api.mlproject import MLProjectSpec
 from mlops_operator.settings import Settings
 
+if TYPE_CHECKING:
+    from .pipeline import CompiledPipeline
+
 OutcomeState = Literal["Pending", "Running", "Succeeded", "Failed", "Lost"]
 FINAL_STATES: frozenset[str] = frozenset({"Succeeded", "Failed"})
 #: camelCase TrainingRunStatus fields an outcome's status may carry.
-STATUS_KEYS = ("pipeline", "model", "metric", "candidates", "comparison", "lineage")
+STATUS_KEYS = ("pipeline", "model", "metric", "candidates", "comparison", "lineage", "report")
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,61 @@ class TrainingOutcome:
     @property
     def finished(self) -> bool:
         return self.state in FINAL_STATES
+
+
+class PipelineJob(Protocol):
+    """Any compiled pipeline run by a backend: a TrainingRun's training, a BatchPrediction's scoring run.
+
+    Its root parameter `output_uri` is where its last step writes result.json (or a failing step error.json).
+    """
+
+    namespace: str
+    run_name: str  # the run's display name on KFP
+
+    def local_directory(self, data_dir: Path) -> Path: ...  # the local backend's run directory
+
+    def remote_output(self, artifact_root: str) -> str: ...  # output_uri on the kfp backend
+
+    def compile(self, output_uri: str, image: str | None) -> "CompiledPipeline": ...  # ValueError: not buildable
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """The training pipeline of one TrainingRun, as a PipelineJob."""
+
+    request: TrainingRequest
+
+    @property
+    def namespace(self) -> str:
+        return self.request.namespace
+
+    @property
+    def run_name(self) -> str:
+        return self.request.run_name
+
+    def local_directory(self, data_dir: Path) -> Path:
+        from . import runfiles
+
+        return runfiles.run_dir(data_dir, self.request.namespace, self.request.run_name)
+
+    def remote_output(self, artifact_root: str) -> str:
+        return f"{artifact_root}/{self.request.namespace}/{self.request.run_name}"
+
+    def inputs(self, output_uri: str, image: str | None):
+        from .pipeline import PipelineInputs
+
+        request = self.request
+        extra = {"image": image} if image else {}
+        return PipelineInputs(
+            project=request.project, run_name=request.run_name, dataset_version=request.version(),
+            champion_model_uri=request.champion_model_uri, champion_run=request.champion_run,
+            output_uri=output_uri, **extra,
+        )
+
+    def compile(self, output_uri: str, image: str | None) -> "CompiledPipeline":
+        from .pipeline import compile_pipeline
+
+        return compile_pipeline(self.inputs(output_uri, image))
 
 
 class TrainingBackend(Protocol):
@@ -90,6 +149,13 @@ def make_backend(settings: Settings, project: MLProjectSpec, artifact_root: str 
                backend.artifact_root, str(backend.package_dir))
         return _backends.setdefault(key, backend)
     raise ValueError(f"training.backend: unknown backend {kind!r}; use local or kfp")
+
+
+def shared_backend(key: tuple, factory: Callable[[], TrainingBackend]) -> TrainingBackend:
+    """The backend kept under `key` (made once): other pipelines (batch scoring) share the training ones."""
+    if key not in _backends:
+        _backends[key] = factory()
+    return _backends[key]
 
 
 def shutdown_backends() -> None:

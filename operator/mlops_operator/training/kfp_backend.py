@@ -26,8 +26,8 @@ from mlops_components.failures import ERROR_FILE
 from mlops_operator.api.mlproject import MLProjectSpec
 from mlops_operator.settings import Settings
 
-from .backend import TrainingOutcome, TrainingRequest, compose_status
-from .pipeline import PipelineInputs, compile_pipeline
+from .backend import PipelineJob, TrainingJob, TrainingOutcome, TrainingRequest, compose_status
+from .pipeline import PipelineInputs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,23 +104,26 @@ class KfpBackend:
     # -- the interface ---------------------------------------------------------------------------
 
     async def submit(self, request: TrainingRequest) -> TrainingOutcome:
-        return await asyncio.to_thread(self._guarded, self._submit, request)
+        return await self.submit_job(TrainingJob(request))
 
     async def poll(self, request: TrainingRequest, run_id: str) -> TrainingOutcome:
-        return await asyncio.to_thread(self._guarded, lambda r: self._poll(r, run_id), request)
+        return await self.poll_job(TrainingJob(request), run_id)
+
+    async def submit_job(self, job: PipelineJob) -> TrainingOutcome:
+        """Any PipelineJob (training, batch scoring)."""
+        return await asyncio.to_thread(self._guarded, self._submit, job)
+
+    async def poll_job(self, job: PipelineJob, run_id: str) -> TrainingOutcome:
+        return await asyncio.to_thread(self._guarded, lambda j: self._poll(j, run_id), job)
 
     # -- blocking implementation (runs in a worker thread) --------------------------------------
 
-    def output_uri(self, request: TrainingRequest) -> str:
-        return f"{self.artifact_root}/{request.namespace}/{request.run_name}"
+    def output_uri(self, job: TrainingRequest | PipelineJob) -> str:
+        job = TrainingJob(job) if isinstance(job, TrainingRequest) else job
+        return job.remote_output(self.artifact_root)
 
     def inputs(self, request: TrainingRequest) -> PipelineInputs:
-        extra = {"image": self.image} if self.image else {}
-        return PipelineInputs(
-            project=request.project, run_name=request.run_name, dataset_version=request.version(),
-            champion_model_uri=request.champion_model_uri, champion_run=request.champion_run,
-            output_uri=self.output_uri(request), **extra,
-        )
+        return TrainingJob(request).inputs(self.output_uri(request), self.image)
 
     def _default_client(self):
         import kfp
@@ -129,7 +132,7 @@ class KfpBackend:
             warnings.simplefilter("ignore", FutureWarning)
             return kfp.Client(host=self.endpoint, namespace=self.namespace or "kubeflow")
 
-    def _guarded(self, action: Callable[[TrainingRequest], TrainingOutcome], request: TrainingRequest) -> TrainingOutcome:
+    def _guarded(self, action: Callable[[PipelineJob], TrainingOutcome], request: PipelineJob) -> TrainingOutcome:
         try:
             return action(request)
         except ApiUnavailable as exc:
@@ -188,9 +191,9 @@ class KfpBackend:
         runs = [r for r in (response.runs or []) if r.display_name == run_name]
         return runs[0] if runs else None
 
-    def _submit(self, request: TrainingRequest) -> TrainingOutcome:
+    def _submit(self, request: PipelineJob) -> TrainingOutcome:
         try:
-            compiled = compile_pipeline(self.inputs(request))
+            compiled = request.compile(self.output_uri(request), self.image)
         except ValueError as exc:
             return TrainingOutcome(state="Failed", message=f"pipeline not built: {exc}",
                                    status=compose_status({"backend": "kfp", "state": "Failed"}, None))
@@ -214,12 +217,12 @@ class KfpBackend:
                 log.warning("KFP create run failed, retrying in %.2fs: %s", delay, _short(exc))
                 time.sleep(delay)
 
-    def _poll(self, request: TrainingRequest, run_id: str) -> TrainingOutcome:
+    def _poll(self, request: PipelineJob, run_id: str) -> TrainingOutcome:
         run = self._call("get_run", lambda: self._client.get_run(run_id))
         # The digest was reported at submit; the poll's request may lack the champion it was built with.
         return self._outcome(request, run, digest=None)
 
-    def _outcome(self, request: TrainingRequest, run, digest: str | None) -> TrainingOutcome:
+    def _outcome(self, request: PipelineJob, run, digest: str | None) -> TrainingOutcome:
         raw_state = str(getattr(run, "state", None) or "RUNTIME_STATE_UNSPECIFIED")
         state = STATES.get(raw_state, "Running")
         url = f"{self.endpoint}/#/runs/details/{run.run_id}"
@@ -235,7 +238,7 @@ class KfpBackend:
         return TrainingOutcome(state=state, message=message, run_id=run.run_id, url=url,  # type: ignore[arg-type]
                                status=compose_status(pipeline, result))
 
-    def _failure_message(self, request: TrainingRequest, run, raw_state: str) -> str:
+    def _failure_message(self, request: PipelineJob, run, raw_state: str) -> str:
         error = self._read_json(locations.join(self.output_uri(request), ERROR_FILE))
         if error:
             return f"step {error.get('step')} failed: {error.get('message')}"

@@ -1,4 +1,4 @@
-"""Local backend: the compiled pipeline runs under kfp.local in a child process per TrainingRun.
+"""Local backend: a compiled pipeline runs under kfp.local in a child process per run (TrainingRun or batch).
 
 Everything lives in the run directory (see runfiles), so the outcome survives an operator restart
 and a second submit of the same run name finds the first one instead of starting another. Only
@@ -18,8 +18,8 @@ from pathlib import Path
 from mlops_components import catalog
 
 from . import runfiles
-from .backend import TrainingOutcome, TrainingRequest, compose_status
-from .pipeline import PipelineInputs, compile_pipeline
+from .backend import PipelineJob, TrainingJob, TrainingOutcome, TrainingRequest, compose_status
+from .pipeline import PipelineInputs
 
 
 #: Runner processes started for one run before giving up on it (restarts killed the others).
@@ -47,41 +47,48 @@ class LocalBackend:
         self._children: dict[Path, subprocess.Popen] = {}
 
     def directory(self, request: TrainingRequest) -> Path:
-        return runfiles.run_dir(self.data_dir, request.namespace, request.run_name)
+        return TrainingJob(request).local_directory(self.data_dir)
 
     def inputs(self, request: TrainingRequest) -> PipelineInputs:
-        return PipelineInputs(
-            project=request.project, run_name=request.run_name, dataset_version=request.version(),
-            champion_model_uri=request.champion_model_uri, champion_run=request.champion_run,
-            output_uri=self.directory(request).as_uri(), image=self.image,
-        )
+        return TrainingJob(request).inputs(self.directory(request).as_uri(), self.image)
 
     async def submit(self, request: TrainingRequest) -> TrainingOutcome:
-        return await asyncio.to_thread(self._submit, request)
+        return await self.submit_job(TrainingJob(request))
 
     async def poll(self, request: TrainingRequest, run_id: str) -> TrainingOutcome:
-        return await asyncio.to_thread(self._poll, request)
+        return await self.poll_job(TrainingJob(request))
 
-    def _submit(self, request: TrainingRequest) -> TrainingOutcome:
-        directory = self.directory(request)
+    # -- any PipelineJob (training, batch scoring) ---------------------------------------------
+
+    def job_directory(self, job: PipelineJob) -> Path:
+        return Path(job.local_directory(self.data_dir))
+
+    async def submit_job(self, job: PipelineJob) -> TrainingOutcome:
+        return await asyncio.to_thread(self._submit, job)
+
+    async def poll_job(self, job: PipelineJob) -> TrainingOutcome:
+        return await asyncio.to_thread(self._poll, job)
+
+    def _submit(self, job: PipelineJob) -> TrainingOutcome:
+        directory = self.job_directory(job)
         if (directory / runfiles.LAUNCH).exists():
-            current = self._poll(request)
+            current = self._poll(job)
             if current.state != "Lost":
                 return current
-            return self._relaunch(request, current)
+            return self._relaunch(job, current)
         try:
-            compiled = compile_pipeline(self.inputs(request))
+            compiled = job.compile(directory.as_uri(), self.image)
         except ValueError as exc:  # bad candidates / hyperparameters: the user's to fix
             return TrainingOutcome(state="Failed", message=f"pipeline not built: {exc}",
                                    status=compose_status({"backend": "local", "state": "Failed"}, None))
         directory.mkdir(parents=True, exist_ok=True)
         if not runfiles.claim(directory / runfiles.LAUNCH, {"digest": compiled.digest, "attempt": 1}):
-            return self._poll(request)
+            return self._poll(job)
         compiled.write(directory / runfiles.PIPELINE)
-        return self._launch(request, compiled.digest, attempt=1)
+        return self._launch(job, compiled.digest, attempt=1)
 
-    def _launch(self, request: TrainingRequest, digest: str, attempt: int) -> TrainingOutcome:
-        directory = self.directory(request)
+    def _launch(self, job: PipelineJob, digest: str, attempt: int) -> TrainingOutcome:
+        directory = self.job_directory(job)
         with open(directory / runfiles.LOG, "ab") as log:
             child = subprocess.Popen(
                 [self.python, "-m", "mlops_operator.training.local_runner", str(directory)],
@@ -90,33 +97,35 @@ class LocalBackend:
             )
         self._children[directory] = child
         runfiles.write_json(directory / runfiles.LAUNCH, {"digest": digest, "pid": child.pid, "attempt": attempt})
-        return self._outcome(request, "Running", f"pipeline started (attempt {attempt})", digest)
+        return self._outcome(job, "Running", f"pipeline started (attempt {attempt})", digest)
 
-    def _relaunch(self, request: TrainingRequest, lost: TrainingOutcome) -> TrainingOutcome:
+    def _relaunch(self, job: PipelineJob, lost: TrainingOutcome) -> TrainingOutcome:
         """The runner died without a verdict (e.g. the operator's pod restarted): run it again, a bounded number of times."""
-        directory = self.directory(request)
+        directory = self.job_directory(job)
         launch = runfiles.read_json(directory / runfiles.LAUNCH) or {}
         attempt = int(launch.get("attempt", 1))
         if attempt >= MAX_ATTEMPTS or not (directory / runfiles.PIPELINE).exists():
             return lost
         for leftover in (runfiles.ERROR, runfiles.RESULT):
             (directory / leftover).unlink(missing_ok=True)
-        return self._launch(request, launch.get("digest", ""), attempt=attempt + 1)
+        return self._launch(job, launch.get("digest", ""), attempt=attempt + 1)
 
-    def _outcome(self, request: TrainingRequest, state: str, message: str, digest: str | None,
+    def _outcome(self, job: PipelineJob, state: str, message: str, digest: str | None,
                  result: dict | None = None) -> TrainingOutcome:
-        directory = self.directory(request)
-        run_id = f"local/{request.namespace}/{request.run_name}"
+        directory = self.job_directory(job)
+        relative = directory.relative_to(self.data_dir.resolve() / "runs") if directory.is_relative_to(
+            self.data_dir.resolve() / "runs") else Path(job.namespace) / job.run_name
+        run_id = f"local/{relative.as_posix()}"
         url = directory.as_uri()
         pipeline = {"backend": "local", "digest": digest, "runId": run_id, "url": url, "state": state}
         return TrainingOutcome(state=state, message=message, run_id=run_id, url=url,  # type: ignore[arg-type]
                                status=compose_status(pipeline, result))
 
-    def _poll(self, request: TrainingRequest) -> TrainingOutcome:
-        directory = self.directory(request)
+    def _poll(self, job: PipelineJob) -> TrainingOutcome:
+        directory = self.job_directory(job)
         launch = runfiles.read_json(directory / runfiles.LAUNCH)
         if launch is None:
-            return self._outcome(request, "Lost", f"no local run {request.run_name} in {directory}", None)
+            return self._outcome(job, "Lost", f"no local run {job.run_name} in {directory}", None)
         digest = launch.get("digest")
         final = runfiles.read_json(directory / runfiles.STATE)
         if final is None:
@@ -124,13 +133,13 @@ class LocalBackend:
             pid = launch.get("pid")
             running = child.poll() is None if child is not None else (pid is None or _pid_alive(pid))
             if running:
-                return self._outcome(request, "Running", "pipeline running", digest)
+                return self._outcome(job, "Running", "pipeline running", digest)
             final = runfiles.read_json(directory / runfiles.STATE)  # it may have just finished
             if final is None:
-                return self._outcome(request, "Lost", f"runner exited without a result; see {directory / runfiles.LOG}", digest)
+                return self._outcome(job, "Lost", f"runner exited without a result; see {directory / runfiles.LOG}", digest)
         self._children.pop(directory, None)
         result = runfiles.read_json(directory / runfiles.RESULT) if final["state"] == "Succeeded" else None
-        return self._outcome(request, final["state"], final.get("message", ""), digest, result)
+        return self._outcome(job, final["state"], final.get("message", ""), digest, result)
 
     def terminate(self) -> None:
         """Stop runner processes this backend started (shutdown and tests)."""

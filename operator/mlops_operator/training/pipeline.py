@@ -103,9 +103,11 @@ def code_version() -> str:
 
 @lru_cache(maxsize=1)
 def components_fingerprint() -> str:
-    """Digest of the component sources: a code change must change the pipeline digest."""
+    """Digest of the training components' sources: a code change must change the pipeline digest.
+
+    The batch-scoring components (batch_*.py) are not part of training; batch.pipeline digests them."""
     sha = hashlib.sha256()
-    for path in sorted(_COMPONENT_SOURCES.glob("*.py")):
+    for path in sorted(p for p in _COMPONENT_SOURCES.glob("*.py") if not p.name.startswith("batch_")):
         sha.update(path.name.encode() + b"\0" + path.read_bytes())
     return sha.hexdigest()[:16]
 
@@ -140,7 +142,7 @@ def build(inputs: PipelineInputs):
     digest = inputs.digest()
     training = project.training
 
-    @dsl.pipeline(name=PIPELINE_NAME, description="Train candidates, gate on the champion, register the model.")
+    @dsl.pipeline(name=PIPELINE_NAME, description="Train candidates, gate on the champion, report, register the model.")
     def training_pipeline(
         run_name: str = inputs.run_name,
         dataset_uri: str = project.dataset.uri,
@@ -179,14 +181,19 @@ def build(inputs: PipelineInputs):
             champion_policy_json=champion_policy_json, champion_run=champion_run,
             champion_model_uri=champion_model_uri, bootstrap_samples=bootstrap_samples, seed=seed,
             output_uri=output_uri)
+        reported = parts.report(
+            dataset=ingested.outputs["dataset"], test=divided.outputs["test"], best_model=selected.outputs["best_model"],
+            selection_json=selected.outputs["Output"], schema_json=schema_json, target=target, task=task,
+            metric_name=metric_name, seed=seed, run_name=run_name, dataset_uri=dataset_uri,
+            dataset_version=dataset_version, output_uri=output_uri)
         registered = parts.register(
             best_model=selected.outputs["best_model"], train=divided.outputs["train"], test=divided.outputs["test"],
             selection_json=selected.outputs["Output"], schema_json=schema_json, target=target, task=task,
             metric_name=metric_name, model_name=run_name, dataset_uri=dataset_uri,
             dataset_version=dataset_version, dataset_digest=ingested.outputs["Output"],
             pipeline_digest=pipeline_digest, code_version=code_version, seed=divided.outputs["Output"],
-            champion_run=champion_run, output_uri=output_uri)
-        for step in (ingested, checked, divided, trained, scored, selected, registered):
+            champion_run=champion_run, output_uri=output_uri, report_uri=reported.outputs["Output"])
+        for step in (ingested, checked, divided, trained, scored, selected, reported, registered):
             step.set_caching_options(False)  # steps read live data and write the run's outputs
 
     return training_pipeline

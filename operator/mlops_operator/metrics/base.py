@@ -18,6 +18,10 @@ class MetricsProvider(Protocol):
     async def arm_metrics(self, namespace: str, deployment: str, predictor: str, since: float | None) -> ArmMetrics:
         ...
 
+    async def recorded(self, namespace: str, deployment: str, predictor: str) -> tuple[int, int] | None:
+        """(records, labelled) the monitor counted for the predictor, or None where its series are not seen."""
+        ...
+
 
 def arm_metrics_from_counts(requests: float, errors: float, p95_seconds: float | None,
                             mirrored: float | None) -> ArmMetrics:

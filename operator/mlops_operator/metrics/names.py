@@ -33,6 +33,10 @@ SPLITTER_LOG_LABELS = ("namespace", "deployment", "reason")
 #: Inference requests answered 4xx before reaching the model (a payload that does not fit its signature.json).
 SPLITTER_REJECTED = "mlops_splitter_rejected"
 SPLITTER_REJECTED_LABELS = ("namespace", "deployment", "predictor", "reason")
+#: The monitor's series (`mlops_operator.monitor.metrics`) the providers read for records and labels.
+MONITOR_RECORDS = "mlops_monitor_records_total"
+MONITOR_LABELLED = "mlops_monitor_labelled_total"
+MONITOR_LABELS = ("namespace", "deployment", "predictor")
 ROLE_PRIMARY = "primary"
 ROLE_SHADOW = "shadow"
 

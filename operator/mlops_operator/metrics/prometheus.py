@@ -20,6 +20,7 @@ import aiohttp
 
 from mlops_operator.api.modeldeployment import ArmMetrics
 
+from . import names
 from .base import arm_metrics_from_counts
 from .names import ROLE_SHADOW, MetricFlavour, seldon_flavour
 
@@ -109,3 +110,13 @@ class PrometheusMetricsProvider:
             values["latency_p95_seconds"],
             values.get("mirrored"),  # None when the predictor has no shadow series
         )
+
+    async def recorded(self, namespace: str, deployment: str, predictor: str) -> tuple[int, int] | None:
+        """The monitor's records and labelled counts, as Prometheus scraped them."""
+        sel = ",".join(f'{k}="{v}"' for k, v in zip(names.MONITOR_LABELS, (namespace, deployment, predictor)))
+        async with aiohttp.ClientSession(timeout=self._timeout) as session:
+            records = await self.query(session, f"sum({names.MONITOR_RECORDS}{{{sel}}})", self._clock())
+            labelled = await self.query(session, f"sum({names.MONITOR_LABELLED}{{{sel}}})", self._clock())
+        if records is None:
+            return None
+        return int(records), int(labelled or 0)

@@ -86,11 +86,26 @@ def parse_snapshot(text: str, namespace: str, deployment: str, predictor: str, n
     return snap
 
 
+def parse_recorded(text: str, namespace: str, deployment: str, predictor: str) -> tuple[int, int] | None:
+    """(records, labelled) of a predictor out of the monitor's text exposition; None when it has no series."""
+    wanted = dict(zip(names.MONITOR_LABELS, (namespace, deployment, predictor)))
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in (names.MONITOR_RECORDS, names.MONITOR_LABELLED) and all(
+                    sample.labels.get(k) == v for k, v in wanted.items()):
+                found[sample.name] = found.get(sample.name, 0.0) + sample.value
+    if names.MONITOR_RECORDS not in found:
+        return None
+    return int(found[names.MONITOR_RECORDS]), int(found.get(names.MONITOR_LABELLED, 0))
+
+
 class ScrapeMetricsProvider:
-    """MetricsProvider over the local splitter's `/metrics`."""
+    """MetricsProvider over the local splitter's `/metrics` (and the monitor's, for records and labels)."""
 
     def __init__(self, resolve_address: AddressResolver, *, history: int = 512,
-                 clock: Callable[[], float] = time.time, timeout: float = 5.0):
+                 clock: Callable[[], float] = time.time, timeout: float = 5.0, monitor_url: str | None = None):
+        self._monitor_url = monitor_url
         self._resolve = resolve_address
         self._history: dict[tuple[str, str, str], collections.deque[Snapshot]] = {}
         self._history_len = history
@@ -120,6 +135,11 @@ class ScrapeMetricsProvider:
         p95 = quantile_from_buckets(0.95, delta.buckets) if delta.buckets and math.inf in delta.buckets else None
         return arm_metrics_from_counts(delta.requests, delta.errors, p95,
                                        delta.mirrored if current.has_shadow else None)
+
+    async def recorded(self, namespace: str, deployment: str, predictor: str) -> tuple[int, int] | None:
+        if not self._monitor_url:
+            return None
+        return parse_recorded(await self.scrape(self._monitor_url), namespace, deployment, predictor)
 
     @staticmethod
     def _baseline(history: collections.deque[Snapshot], current: Snapshot, since: float | None) -> Snapshot | None:

@@ -16,14 +16,16 @@ def make_metrics_provider(
     address_resolver: AddressResolver | None = None,
     series: Literal["seldon", "splitter"] = "seldon",
     padding_seconds: float = 30.0,
+    monitor_url: str | None = None,
 ) -> MetricsProvider:
     """scrape: the local splitter's /metrics (needs `address_resolver`, e.g.
     `scrape.kubernetes_address_resolver(api_url)`); prometheus: PromQL at `prometheus_url` over
-    Seldon's executor series (clusters) or our splitter's series (a Prometheus scraping local mode)."""
+    Seldon's executor series (clusters) or our splitter's series (a Prometheus scraping local mode).
+    Records and labels come from the monitor's series: scraped at `monitor_url`, or from Prometheus."""
     if kind == "scrape":
         if address_resolver is None:
             raise ValueError("address_resolver: the scrape provider needs a way to find the splitter address")
-        return ScrapeMetricsProvider(address_resolver)
+        return ScrapeMetricsProvider(address_resolver, monitor_url=monitor_url)
     if kind == "prometheus":
         if not prometheus_url:
             raise ValueError("prometheus_url: MLOPS_PROMETHEUS_URL must be set for the prometheus metrics provider")

@@ -19,11 +19,8 @@ def undescribed(schema: dict, path: str = "spec") -> list[str]:
     return missing
 
 
-@pytest.mark.parametrize("crd", [
-    "mlprojects.yaml", "trainingruns.yaml",
-    pytest.param("modeldeployments.yaml", marks=pytest.mark.xfail(
-        reason="ModelDeployment.spec needs a Field(description=...) in api/modeldeployment.py", strict=False)),
-])
+@pytest.mark.parametrize("crd", ["mlprojects.yaml", "trainingruns.yaml", "modeldeployments.yaml",
+                                 "batchpredictions.yaml"])
 def test_every_spec_field_is_described(crd):
     document = yaml.safe_load(all_crds()[crd])
     spec = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]

@@ -68,7 +68,9 @@ def test_the_examples_train_and_serve_despite_faults(cluster, kube):
         assert len(submitted) <= 1, submitted  # an Event may itself be lost to a fault, never doubled
 
     injected = cluster.faults.injected
-    assert sum(injected.values()) >= 15 and len(injected) >= 5, injected
+    calls = sum(c.user_agent.startswith(("kopf", "mlops-operator")) for c in cluster.cluster.api.emulator.timeline)
+    assert 0.05 <= sum(injected.values()) / calls <= 0.2, (injected, calls)  # about 10% of the operator's calls
+    assert len(injected) >= 4, injected
 
     # the log says what failed, with one traceback per streak of failures, and does not flood
     log = cluster.operator_log()

@@ -178,6 +178,9 @@ def test_drift_raises_one_retrain_whose_model_is_released_and_clears_the_drift(c
     print(drifted["message"])
     assert drifted["reason"] == "DriftDetected" and "x2 (psi " in drifted["message"]
     assert status(project)["drift"]["features"][0]["feature"] == "x2"
+    md = kube.wait("modeldeployments", PROJECT, lambda o: condition(o, "Drifted").get("status") == "True", 60,
+                   "the deployment Drifted too")
+    assert "x2 (psi " in condition(md, "Drifted")["message"]
     deadline = time.monotonic() + 60
     while not drift_runs(kube):
         assert time.monotonic() < deadline, status(kube.get("mlprojects", PROJECT)).get("drift")
@@ -221,6 +224,8 @@ def test_drift_raises_one_retrain_whose_model_is_released_and_clears_the_drift(c
         background.stopped.set()
         background.join(30)
     step(f"drift cleared: {condition(project, 'Drifted')['message']}")
+    md = kube.wait("modeldeployments", PROJECT, lambda o: condition(o, "Drifted").get("reason") == "NoDrift", 120,
+                   "the deployment's drift cleared on its new stable version")
     assert [r["metadata"]["name"] for r in drift_runs(kube)] == [run_name]
     reasons = [r for _, r, _ in kube.events_for(PROJECT)]
     assert {"DriftDetected", "RetrainStarted", "DriftCleared"} <= set(reasons), reasons

@@ -144,3 +144,16 @@ def test_the_deployment_report_draws_the_timeline_from_events():
         {"name": "mean radius", "psi": 0.4123456}]})
     assert "<td>features[0].psi</td><td>0.4123</td>" in drifted and "<td>verdict</td><td>Drift</td>" in drifted
     assert "p95 12 ms over 40 requests" in page and page.count("data:image/png;base64,") == 2
+
+
+def test_the_deployment_report_plots_the_shadow_quantiles():
+    md = deployment()
+    md["spec"]["strategy"] = {"type": "shadow"}
+    assert "No paired answers yet" in mdreport.render(md, [], {}, "now")
+    md["status"]["shadowDelta"] = {"pairs": 80, "disagreement": 0.0625, "ks": 0.1, "withinBounds": True,
+                                   "qq": [[0.05, 0.1, 0.12], [0.5, 0.4, 0.45], [0.95, 0.9, 0.93]]}
+    page = mdreport.render(md, [], {}, "now")
+    assert "shadow Q-Q plot" in page and "<td>pairs</td><td>80</td>" in page and "<td>disagreement</td><td>0.06" in page
+    assert page.count("data:image/png;base64,") == 3  # timeline, analysis, Q-Q
+    not_shadow = mdreport.render(deployment(), [], {}, "now")
+    assert "Not a shadow release." in not_shadow and "shadow Q-Q plot" not in not_shadow

@@ -182,5 +182,6 @@ class BatchPrediction(ApiModel):
     api_version: Literal["mlops.dev/v1alpha1"] = "mlops.dev/v1alpha1"
     kind: Literal["BatchPrediction"] = "BatchPrediction"
     metadata: dict[str, Any] = Field(default_factory=dict)
-    spec: BatchPredictionSpec
+    spec: BatchPredictionSpec = Field(description="The model to score with, the input rows, the output location "
+                                                  "and an optional schedule.")
     status: BatchPredictionStatus | None = None

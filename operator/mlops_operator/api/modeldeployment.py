@@ -408,5 +408,6 @@ class ModelDeployment(ApiModel):
     api_version: Literal["mlops.dev/v1alpha1"] = "mlops.dev/v1alpha1"
     kind: Literal["ModelDeployment"] = "ModelDeployment"
     metadata: dict[str, Any] = Field(default_factory=dict)
-    spec: ModelDeploymentSpec
+    spec: ModelDeploymentSpec = Field(description="The model version to serve, its release strategy and analysis, "
+                                                  "challengers, replicas and server.")
     status: ModelDeploymentStatus | None = None

@@ -10,7 +10,9 @@ import kopf
 from pydantic import ValidationError
 
 from .. import kube
-from ..api.common import GROUP, VERSION, from_rfc3339
+from ..api.common import GROUP, VERSION, Condition, from_rfc3339, set_condition
+from ..api.mlproject import DriftPolicy, MLProjectSpec
+from ..decisions import drift_policy
 from ..api.modeldeployment import (
     ABORT_ANNOTATION,
     PROMOTE_ANNOTATION,
@@ -221,8 +223,34 @@ async def reconcile_deployment(
             kopf.event(body, type="Warning", reason=LOST, message=message)
     elif was_lost:
         kopf.event(body, type="Normal", reason="PredictorRecovered", message="every predictor is available again")
-    new["conditions"] = ready(status, ok, reason, message, generation)
+    conditions = ready(status, ok, reason, message, generation)
+    if monitor() is not None:
+        conditions = await _drift_conditions(body, status, conditions, md, namespace, name, projects, generation,
+                                             (new.get("stable") or {}).get("predictor"))
+    new["conditions"] = conditions
     write_status(patch, status, new)
+
+
+async def _drift_conditions(body: Any, status: Any, conditions: list[dict], md: ModelDeploymentSpec, namespace: str,
+                            name: str, projects: kopf.Index, generation: int | None,
+                            stable: str | None) -> list[dict]:
+    """`Drifted` and `DataQuality` of the stable predictor, judged by the project's drift policy (or the
+    defaults), with an Event when either changes."""
+    project = next(iter(projects.get((namespace, md.project_ref.name), []))) if md.project_ref else None
+    try:
+        policy = MLProjectSpec.model_validate(project["spec"]).drift if project else DriftPolicy()
+    except ValidationError:
+        policy = DriftPolicy()
+    report = await monitor_client.drift(monitor(), namespace, name, statistic=policy.statistic,
+                                        threshold=policy.threshold, min_rows=policy.window, alpha=policy.alpha)
+    current = [Condition.model_validate(c) for c in conditions]
+    for type_, (state, reason, message) in drift_policy.deployment_conditions(report, name, stable).items():
+        before = next((c for c in current if c.type == type_), None)
+        current = set_condition(current, type_, state, reason, message, generation)
+        if before is not None and (before.status, before.reason) != (state, reason):
+            bad = state == ("True" if type_ == "Drifted" else "False")
+            kopf.event(body, type="Warning" if bad else "Normal", reason=reason, message=message)
+    return [c.wire() for c in current]
 
 
 def export_quality(namespace: str, name: str, st: ModelDeploymentStatus) -> None:

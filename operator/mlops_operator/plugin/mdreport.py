@@ -85,6 +85,29 @@ def _arms_plot(arms: dict[str, Any], limits: dict[str, Any]) -> str:
     return h.figure(fig, "analysis: error rate and p95 latency per arm", "Current step's measurements against the limits")
 
 
+def shadow_panel(delta: dict[str, Any] | None, is_shadow: bool) -> str:
+    """The shadow's answers against stable's on the same requests: the numbers and a Q-Q plot."""
+    if not is_shadow:
+        return "<p>Not a shadow release.</p>"
+    if not delta or not delta.get("qq"):
+        return ("<p>No paired answers yet: the Q-Q plot appears once the monitor has joined stable and shadow "
+                "answers by request id (<code>status.shadowDelta</code>).</p>")
+    fig, ax = h.new_figure(4.5, 4.5)
+    _, stable, shadow = zip(*delta["qq"])
+    low, high = min(stable + shadow), max(stable + shadow)
+    ax.plot([low, high], [low, high], color="#999", linestyle="--", label="identical answers")
+    ax.plot(stable, shadow, marker="o", color="#ff7f0e", label="quantiles")
+    ax.set_xlabel("stable answer quantile")
+    ax.set_ylabel("shadow answer quantile")
+    ax.set_title("Q-Q: shadow vs stable")
+    ax.legend(fontsize=7)
+    numbers = h.table(["measure", "value"], [[k, h.num(delta.get(k)) if isinstance(delta.get(k), float) else delta.get(k)]
+                                              for k in ("pairs", "disagreement", "disagreementUpper", "ks", "js",
+                                                        "meanAbsDiff", "withinBounds", "reason") if k in delta])
+    return numbers + h.figure(fig, "shadow Q-Q plot", "Quantiles of the shadow's answers against stable's on the "
+                                                      "same requests; points on the diagonal mean the same answers")
+
+
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(value, dict):
         return [row for k, v in value.items() for row in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
@@ -146,9 +169,7 @@ def render(md: dict[str, Any], events: list[dict[str, Any]], runs: dict[str, dic
                 f"so far: {h.esc(st.get('failedChecks', 0))}.</p>"
                 + h.table(["arm", "requests", "errors", "error rate", "p95 ms", "mirrored"], arm_rows, numeric=[1, 2, 3, 4])
                 + _arms_plot(arms, limits))
-    shadow = ("<p>Q-Q plot of stable vs candidate scores: this operator version does not record per-request "
-              "scores of the shadow arm yet; the shadow's answer counts and error rate are in the analysis above.</p>"
-              if strategy.get("type") == "shadow" else "<p>Not a shadow release.</p>")
+    shadow = shadow_panel(st.get("shadowDelta"), strategy.get("type") == "shadow")
     sections = [("overview", "Overview", overview), ("timeline", "Rollout timeline", timeline),
                 ("decisions", "Decisions", decisions), ("analysis", "Analysis", analysis),
                 ("shadow", "Shadow comparison", shadow), ("drift", "Drift and data quality", drift_panel(drift))]

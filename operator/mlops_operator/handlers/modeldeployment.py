@@ -236,7 +236,7 @@ async def _drift_conditions(body: Any, status: Any, conditions: list[dict], md: 
                             stable: str | None) -> list[dict]:
     """`Drifted` and `DataQuality` of the stable predictor, judged by the project's drift policy (or the
     defaults), with an Event when either changes."""
-    project = next(iter(projects.get((namespace, md.project_ref.name), []))) if md.project_ref else None
+    project = next(iter(projects.get((namespace, md.project_ref.name), [])), None) if md.project_ref else None
     try:
         policy = MLProjectSpec.model_validate(project["spec"]).drift if project else DriftPolicy()
     except ValidationError:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .common import ApiModel, LocalObjectReference, ObjectStatus, StatusModel
+from .modeldeployment import ModelSource
 
 BatchPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Scheduled"]
 #: Phases of a one-off BatchPrediction after which nothing more happens.
@@ -14,31 +15,14 @@ TERMINAL_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed"})
 VERSION_PLACEHOLDER = "{version}"
 
 
-class BatchModelSource(ApiModel):
+class BatchModelSource(ModelSource):
     """The model version to score with: a TrainingRun, the project's champion, or a bare artifact URI."""
 
-    training_run: str | None = Field(default=None, description="Name of a Blessed TrainingRun.")
     champion: bool | None = Field(
         default=None,
         description="The champion of spec.projectRef at the time each run starts (a new champion is used by the next run).",
     )
     uri: str | None = Field(default=None, description="Model directory URI, for models trained elsewhere.")
-
-    model_config = ApiModel.model_config | {
-        "json_schema_extra": {
-            "x-kubernetes-validations": [
-                {"rule": "(has(self.trainingRun) ? 1 : 0) + (has(self.uri) ? 1 : 0)"
-                         " + (has(self.champion) && self.champion ? 1 : 0) == 1",
-                 "message": "set exactly one of trainingRun, champion and uri"},
-            ]
-        }
-    }
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> "BatchModelSource":
-        if sum((self.training_run is not None, self.uri is not None, bool(self.champion))) != 1:
-            raise ValueError("set exactly one of trainingRun, champion and uri")
-        return self
 
 
 class BatchInput(ApiModel):

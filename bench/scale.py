@@ -5,11 +5,13 @@ metadata.generation), per-object handling latency, the operator's API requests p
 peak RSS; then the floor: as many bare API round-trips as the operator made, without the operator.
 Every project also starts a TrainingRun, submitted to a KFP API stand-in that accepts runs and
 leaves them RUNNING, so the numbers include the real cost of compiling and submitting pipelines.
+Then the steady state: the operator's CPU seconds and API requests per minute while all of them sit idle.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -95,6 +97,25 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+#: Seconds to wait after the table's objects are done before measuring the idle operator, and how long to measure.
+IDLE_SETTLE = 20.0
+IDLE_SECONDS = 60.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def idle_cost(api: EmbeddedAPIServer, pid: int, seconds: float) -> tuple[float, float]:
+    """Operator CPU seconds and API requests per minute while nothing changes."""
+    cpu, requests = cpu_seconds(pid), operator_requests(api)
+    await asyncio.sleep(seconds)
+    per_minute = 60.0 / seconds
+    return (cpu_seconds(pid) - cpu) * per_minute, (operator_requests(api) - requests) * per_minute
+
+
 async def floor(session: aiohttp.ClientSession, url: str, requests: int) -> tuple[float, list[float]]:
     """The same number of bare round-trips (GET of existing objects), at the same concurrency."""
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -137,6 +158,8 @@ async def run(n: int, timeout: float) -> list[tuple[str, ...]]:
             elapsed = time.monotonic() - started
             made = operator_requests(api) - before
             rss = peak_rss_mb(operator.pid)
+            await asyncio.sleep(IDLE_SETTLE)  # let the last turns (and TrainingRun submissions) finish
+            idle_cpu, idle_requests = await idle_cost(api, operator.pid, IDLE_SECONDS)
             await stop_process(operator)
             for task in watchers:
                 task.cancel()
@@ -159,6 +182,8 @@ async def run(n: int, timeout: float) -> list[tuple[str, ...]]:
                                                f"{percentile(floor_latencies, .99) * ms:.1f} ms"),
         ("ratio to the floor", f"{elapsed / floor_time:.1f}x"),
         ("mean per-object latency", f"{statistics.fmean(latencies):.2f} s"),
+        (f"steady state, {n} + {n} idle: operator CPU per minute", f"{idle_cpu:.1f} s"),
+        (f"steady state, {n} + {n} idle: operator API requests per minute", f"{idle_requests:.0f}"),
     ]
 
 

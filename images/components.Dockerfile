@@ -23,7 +23,7 @@ COPY components/ components/
 RUN /opt/venv/bin/pip install --prefer-binary --constraint constraints.txt . \
  && /opt/venv/bin/pip uninstall --yes pip setuptools wheel \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
- && /opt/venv/bin/python -c "import mlops_components, mlserver, mlserver_sklearn, sklearn"
+ && /opt/venv/bin/python -c "import mlops_components, mlserver, mlserver_sklearn, sklearn, boto3"
 
 # --- runtime: the base image, the virtualenv, a non-root user; nothing else ---
 FROM ${BASE_IMAGE}

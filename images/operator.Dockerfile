@@ -22,7 +22,7 @@ COPY components/ components/
 RUN /opt/venv/bin/pip install --prefer-binary --constraint constraints.txt . \
  && /opt/venv/bin/pip uninstall --yes pip setuptools wheel \
  && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
- && /opt/venv/bin/python -c "import mlops_operator, mlops_components, kopf"
+ && /opt/venv/bin/python -c "import mlops_operator, mlops_components, kopf, boto3, kfp.kubernetes"
 
 # --- runtime: the base image, the virtualenv, a non-root user; nothing else ---
 FROM ${BASE_IMAGE}

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import importlib
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from pandas.api import types as ptypes
+if TYPE_CHECKING:  # pandas costs ~100 MB: the operator imports this module but never needs it
+    import pandas as pd
 
 #: Modules searched first for a short estimator name (fast); then all of scikit-learn.
 COMMON_MODULES = (
@@ -75,6 +75,8 @@ def expand_trials(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def infer_type(series: pd.Series) -> str:
+    from pandas.api import types as ptypes
+
     if ptypes.is_bool_dtype(series):
         return "bool"
     if ptypes.is_integer_dtype(series):

@@ -35,6 +35,16 @@ def _api() -> client.CustomObjectsApi:
     return client.CustomObjectsApi(api_client)
 
 
+def close() -> None:
+    """Drop the client and its connections (kopf cleanup): an operator started again in this process opens new ones."""
+    if _api.cache_info().currsize:
+        api_client = _api().api_client
+        api_client.close()
+        api_client.rest_client.pool_manager.clear()
+    _api.cache_clear()
+    _timeout.cache_clear()
+
+
 def _split(api_version: str) -> tuple[str, str]:
     group, _, version = api_version.rpartition("/")
     return group, version

@@ -31,6 +31,10 @@ def serve(port: int) -> None:
 DRIFT_STATISTIC = Gauge("mlops_mlproject_drift_statistic",
                         "Drift statistics of the top features of a project's deployments (latest window).",
                         ["namespace", "project", "deployment", "feature", "statistic"])
+ERROR_SLICE = Gauge("mlops_mlproject_error_slice",
+                    "Live error (error rate, or mean absolute error for regression) of the feature bins where a "
+                    "project's served models fail most, from labelled records.",
+                    ["namespace", "project", "deployment", "predictor", "feature", "bin"])
 DRIFTED = Gauge("mlops_mlproject_drifted", "1 while the project's Drifted condition is True, 0 when False.",
                 ["namespace", "project"])
 DRIFT_RETRAINS = Counter("mlops_mlproject_drift_retrains", "TrainingRuns started on drift.", ["namespace", "project"])
@@ -40,3 +44,12 @@ SECONDS_TO_DRIFT = Gauge("mlops_mlproject_seconds_to_drift",
 SECONDS_TO_QUALITY = Gauge("mlops_mlproject_seconds_to_quality_below_minimum",
                            "Staleness: seconds from a model version's promotion until its live metric failed the "
                            "project's minimum.", ["namespace", "project", "model_version"])
+QUALITY_INTERVAL = Gauge("mlops_modeldeployment_quality_interval",
+                         "Always-valid (1 - alpha) interval of arm - stable on the quality metric, per arm of a "
+                         "release decided on quality (bound lo or hi).", ["namespace", "name", "arm", "metric", "bound"])
+SHADOW_DELTA = Gauge("mlops_modeldeployment_shadow_delta",
+                     "How a shadow's answers differ from stable's on the same requests (disagreement, "
+                     "disagreement_upper, ks, js, mean_abs_diff).", ["namespace", "name", "statistic"])
+QUALITY_ROLLBACKS = Counter("mlops_modeldeployment_quality_rollbacks",
+                            "Releases rolled back on quality: worse with confidence, no verdict by maxDuration, or a "
+                            "shadow beyond its bounds.", ["namespace", "name", "metric"])

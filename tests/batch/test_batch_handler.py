@@ -9,6 +9,7 @@ from mlops_operator.api.common import from_rfc3339
 from mlops_operator.batch.backend import BatchOutcome
 from mlops_operator.decisions.project import RunSummary
 from mlops_operator.handlers import batchprediction as handler
+from mlops_operator.handlers.state import MEMO_KEY, OperatorState
 
 
 class FakeBackend:
@@ -29,7 +30,7 @@ class FakeBackend:
 @pytest.fixture
 def backend(monkeypatch) -> FakeBackend:
     fake = FakeBackend()
-    monkeypatch.setattr(handler, "make_batch_backend", lambda settings, kind, kfp=None: fake)
+    monkeypatch.setattr(handler.BatchBackend, "of", lambda backends, settings, kind, project=None: fake)
     return fake
 
 
@@ -62,7 +63,8 @@ async def turn(spec: dict, status: dict, projects: dict, runs: dict, created: st
     patch = kopf.Patch()
     meta = {"name": "bp", "namespace": "ml", "generation": 1, "creationTimestamp": created}
     done = await handler.reconcile_batch(name="bp", namespace="ml", body={"metadata": meta}, spec=spec, status=status,
-                                         meta=meta, patch=patch, projects=projects, runs_by_name=runs)
+                                         meta=meta, patch=patch, projects=projects, runs_by_name=runs,
+                                         memo={MEMO_KEY: OperatorState.from_env()})
     merged = {**status, **patch.get("status", {})}
     return done, {k: v for k, v in merged.items() if v is not None}
 

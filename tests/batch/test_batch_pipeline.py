@@ -12,10 +12,10 @@ import pytest
 import yaml
 from kfp.components import load_component_from_file
 
-from mlops_operator.batch.backend import BatchBackend, BatchJob, make_batch_backend
+from mlops_operator.batch.backend import BatchBackend, BatchJob
 from mlops_operator.batch.pipeline import BatchPipelineInputs, compile_batch_pipeline, compile_now
 from mlops_operator.settings import Settings
-from mlops_operator.training.backend import shutdown_backends
+from mlops_operator.training.backends import Backends
 from mlops_operator.training.kfp_backend import KfpBackend, RetryPolicy
 from tests.e2e.harness import FEATURES, FRAME, make_model
 
@@ -90,7 +90,8 @@ def model_uri(tmp_path_factory) -> str:
 async def test_local_backend_runs_the_pipeline_and_reports_the_cause_of_a_failure(tmp_path, model_uri):
     frame = FRAME[FEATURES].iloc[:450].assign(id=range(450))
     frame.to_csv(tmp_path / "in.csv", index=False)
-    backend = make_batch_backend(Settings(data_dir=tmp_path / "data"), "local")
+    backends = Backends()
+    backend = BatchBackend.of(backends, Settings(data_dir=tmp_path / "data"), "local")
     try:
         done = await finish(backend, job(tmp_path, model_uri, str(tmp_path / "in.csv")))
         assert done.state == "Succeeded", done
@@ -106,7 +107,7 @@ async def test_local_backend_runs_the_pipeline_and_reports_the_cause_of_a_failur
         assert failed.state == "Failed" and failed.error["error"] == "InputMissing"
         assert "no csv file at" in failed.error["message"] and failed.error["step"] == "prepare"
     finally:
-        shutdown_backends()
+        backends.terminate()
 
 
 @pytest.mark.e2e

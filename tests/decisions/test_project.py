@@ -7,7 +7,8 @@ import pytest
 
 from mlops_operator.api.mlproject import MLProjectSpec, MLProjectStatus
 from mlops_operator.decisions.project import RunSummary, plan_project, run_name
-from mlops_operator.decisions.schedule import last_fire_time, parse_cron
+from mlops_operator.api.cron import parse_cron
+from mlops_operator.decisions.schedule import last_fire_time
 
 
 def ts(text: str) -> float:

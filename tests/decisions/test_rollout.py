@@ -108,6 +108,7 @@ def test_canary_rolls_back_after_failure_limit_and_does_not_retry_the_same_versi
     assert plan.status.candidate is None and plan.status.rolled_back == V2
     assert plan.status.weights == {V1.predictor: 100}
     assert "error rate 30.0%" in plan.status.last_decision.reason
+    assert plan.events[-1].reason == "RolledBack" and plan.events[-1].cause is None  # not a quality rollback
     # The same spec again: no new release of the rolled-back version.
     again = advance(s, plan.status, V2, obs(20))
     assert again.status.candidate is None and again.status.phase == "RolledBack"

@@ -12,6 +12,7 @@ from mlops_operator.decisions.sequential import (
     ArmSample,
     compare,
     intervals,
+    lambert_w_lower,
     radius,
     samples_needed,
     tuned_rho,
@@ -237,3 +238,19 @@ def test_skewed_continuous_losses_keep_the_error_rates(shift, check):
     else:
         assert rolled.mean() >= POWER - margin(POWER)
         assert promoted.mean() <= ALPHA + margin(ALPHA)
+
+
+@pytest.mark.parametrize("alpha", [1e-6, 0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 0.9, 0.999])
+def test_lambert_w_lower_branch_matches_scipy(alpha):
+    from scipy.special import lambertw
+
+    x = -(alpha**2) / math.e
+    ours = lambert_w_lower(x)
+    assert ours == pytest.approx(float(np.real(lambertw(x, k=-1))), rel=1e-12)
+    assert ours * math.exp(ours) == pytest.approx(x, rel=1e-10) and ours <= -1
+
+
+def test_lambert_w_lower_refuses_outside_its_real_domain():
+    for x in (0.0, 0.1, -1.0):
+        with pytest.raises(ValueError, match="x: the lower branch"):
+            lambert_w_lower(x)

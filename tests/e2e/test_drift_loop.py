@@ -209,6 +209,13 @@ def test_drift_raises_one_retrain_whose_model_is_released_and_clears_the_drift(c
     assert status(run)["comparison"]["champion"] == f"{PROJECT}-v1"
     assert status(run)["lineage"]["datasetDigest"]
     step(f"{run_name} Blessed: {status(run)['comparison']['reason']}")
+    # where the old model fails on labelled shifted traffic: the concept moved with x0 and x1, not x2
+    project = kube.wait("mlprojects", PROJECT, lambda o: any(
+        s["deployment"] == PROJECT and s["rows"] >= 20 for s in (status(o)["drift"].get("errorSlices") or [])),
+        90, "error slices in the project's status")
+    worst = status(project)["drift"]["errorSlices"]
+    step(f"error slices: {[(s['feature'], s['bin'], s['error']) for s in worst]}")
+    assert worst[0]["feature"] in ("x0", "x1") and all(s["error"] > s["overall"] for s in worst)
 
     background = Background(client)
     background.start()

@@ -24,6 +24,7 @@ from sklearn.dummy import DummyClassifier
 from mlops_components import modeldir
 
 from .harness import FEATURES, FRAME, ROWS, Kube, ThreadedDevCluster, error_lines, make_model, status
+from .test_deletion import free_port, metric
 
 pytestmark = pytest.mark.e2e
 
@@ -52,7 +53,9 @@ def models(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with ThreadedDevCluster(tmp_path_factory.mktemp("dev"), examples=None) as c:
+    port = free_port()  # the operator's /metrics: quality rollbacks are counted for the alert
+    with ThreadedDevCluster(tmp_path_factory.mktemp("dev"), examples=None, env={"MLOPS_METRICS_PORT": str(port)}) as c:
+        c.metrics_url = f"http://127.0.0.1:{port}/metrics"
         yield c
         assert not error_lines(c.operator_log()), error_lines(c.operator_log())
 
@@ -119,7 +122,7 @@ def released(obj: dict) -> bool:
     return not status(obj).get("candidate") and status(obj).get("phase") in ("Serving", "RolledBack")
 
 
-def test_a_weaker_canary_is_rolled_back_on_accuracy_before_100_percent(kube, models, http, feedback):
+def test_a_weaker_canary_is_rolled_back_on_accuracy_before_100_percent(cluster, kube, models, http, feedback):
     md = deploy_v1(kube, "weak-canary", models)
     url = status(md)["seldon"]["address"]
     kube.patch("modeldeployments", "weak-canary", {"spec": {
@@ -146,6 +149,8 @@ def test_a_weaker_canary_is_rolled_back_on_accuracy_before_100_percent(kube, mod
     rolled = [m for t, r, m in kube.events_for("weak-canary") if r == "RolledBack"]
     assert rolled and "accuracy candidate" in rolled[-1] and "interval" in rolled[-1]
     assert "Advanced" not in [r for _, r, _ in kube.events_for("weak-canary")]
+    labels = 'metric="accuracy",name="weak-canary",namespace="default"'  # MLOpsRolloutRolledBackOnQuality's series
+    assert metric(cluster, "mlops_modeldeployment_quality_rollbacks_total", labels) == 1
 
 
 def test_an_equal_canary_is_promoted_on_accuracy(kube, models, http, feedback):
@@ -176,7 +181,8 @@ def test_an_equal_canary_is_promoted_on_accuracy(kube, models, http, feedback):
 
 
 @pytest.mark.parametrize("name, model, promoted", [("shadow-far", "weak", False), ("shadow-near", "equal", True)])
-def test_a_shadow_is_promoted_only_within_its_disagreement_bound(kube, models, http, feedback, name, model, promoted):
+def test_a_shadow_is_promoted_only_within_its_disagreement_bound(cluster, kube, models, http, feedback, name, model,
+                                                                 promoted):
     md = deploy_v1(kube, name, models)
     url = status(md)["seldon"]["address"]
     kube.patch("modeldeployments", name, {"spec": {
@@ -198,6 +204,8 @@ def test_a_shadow_is_promoted_only_within_its_disagreement_bound(kube, models, h
         assert st["rolledBack"]["uri"] == models["weak"]
         assert delta["withinBounds"] is False and delta["disagreement"] > 0.5
         assert "not promoted" in st["lastDecision"]["reason"]
+        labels = f'metric="shadowDelta",name="{name}",namespace="default"'
+        assert metric(cluster, "mlops_modeldeployment_quality_rollbacks_total", labels) == 1
 
 
 def test_an_abn_test_stops_the_worse_challenger_and_promotes_the_better_one(kube, models, http, feedback):

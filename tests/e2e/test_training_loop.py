@@ -125,6 +125,26 @@ def test_data_violating_the_schema_fails_at_validation_naming_the_columns(kube, 
     kube.wait("mlprojects", "bad-data", lambda o: phase(o) == "Degraded", 60, "project degraded")
 
 
+def test_latest_trains_the_newest_version_the_source_lists(kube, tmp_path):
+    frame = load_breast_cancer(as_frame=True).frame[["mean radius", "mean texture", "target"]]
+    for version, rows in (("2026-09", 200), ("2026-11", 400), ("2026-10", 300)):
+        (tmp_path / version).mkdir()
+        frame.iloc[:rows].to_csv(tmp_path / version / "train.csv", index=False)
+    kube.create("mlprojects", {"apiVersion": "mlops.dev/v1alpha1", "kind": "MLProject", "metadata": {"name": "lake"},
+                "spec": {"dataset": {"uri": f"{tmp_path}/{{version}}/train.csv", "version": "latest",
+                                     "target": "target"},
+                         "candidates": [{"name": "lr", "estimator": "LogisticRegression"}],
+                         "training": {"bootstrapSamples": 20}}})
+    run = kube.wait("trainingruns", "lake-2026-11", lambda o: phase(o) in ("Blessed", "Rejected", "Failed"),
+                    TRAINING, "the newest version trained")
+    assert phase(run) == "Blessed", status(run)
+    assert run["spec"]["datasetVersion"] == "2026-11" and run["spec"]["trigger"] == "dataset-version"
+    assert status(run)["lineage"]["datasetUri"] == f"{tmp_path}/2026-11/train.csv"
+    project = kube.get("mlprojects", "lake")
+    assert status(project)["latestDatasetVersion"]["version"] == "2026-11"
+    assert runs_of(kube, "lake") == ["lake-2026-11"]
+
+
 def test_approval_is_required_and_only_an_approver_counts(kube):
     kube.wait("trainingruns", "penguins-2020", lambda o: phase(o) == "AwaitingApproval", TRAINING, "awaiting approval")
     kube.patch("trainingruns", "penguins-2020", {"spec": {"approval": {"approvedBy": "mallory"}}})

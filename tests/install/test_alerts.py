@@ -32,7 +32,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess:
 def test_rules_are_valid_promql(rules_file):
     result = _promtool("check", "rules", str(rules_file))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "7 rules found" in result.stdout
+    assert "8 rules found" in result.stdout
 
 
 def _alerts(rules_file: Path, name: str) -> dict[str, str]:
@@ -47,6 +47,7 @@ def test_alerts_fire_on_the_right_series_and_only_then(rules_file, tmp_path):
     down = _alerts(rules_file, "MLOpsOperatorDown")
     lost = _alerts(rules_file, "MLOpsPredictorUnavailable")
     drifted = _alerts(rules_file, "MLOpsModelDrifted")
+    quality = _alerts(rules_file, "MLOpsRolloutRolledBackOnQuality")
     tests = {
         "rule_files": [str(rules_file)],
         "evaluation_interval": "1m",
@@ -59,6 +60,10 @@ def test_alerts_fire_on_the_right_series_and_only_then(rules_file, tmp_path):
                      "values": "0 0 0 1 1 1"},
                     {"series": 'mlops_modeldeployment_rollbacks_total{namespace="ml-team", name="stable"}',
                      "values": "2x10"},
+                    {"series": 'mlops_modeldeployment_quality_rollbacks_total{namespace="ml-team", name="churn", '
+                               'metric="accuracy"}', "values": "0 0 0 0 1 1"},
+                    {"series": 'mlops_modeldeployment_quality_rollbacks_total{namespace="ml-team", name="old", '
+                               'metric="logLoss"}', "values": "3x10"},  # rolled back long ago: quiet
                     {"series": 'mlops_trainingrun_completed_total{namespace="ml-team", project="churn", phase="Failed"}',
                      "values": "0 0 1 1"},
                     {"series": 'mlops_trainingrun_completed_total{namespace="ml-team", project="churn", phase="Blessed"}',
@@ -85,6 +90,17 @@ def test_alerts_fire_on_the_right_series_and_only_then(rules_file, tmp_path):
                              "summary": rollback["summary"],
                              "description": rollback["description"].replace("{{ $labels.namespace }}", "ml-team")
                                                                    .replace("{{ $labels.name }}", "churn"),
+                         }},
+                    ]},
+                    {"eval_time": "3m", "alertname": "MLOpsRolloutRolledBackOnQuality", "exp_alerts": []},
+                    {"eval_time": "6m", "alertname": "MLOpsRolloutRolledBackOnQuality", "exp_alerts": [
+                        {"exp_labels": {"severity": "warning", "namespace": "ml-team", "name": "churn",
+                                        "metric": "accuracy"},
+                         "exp_annotations": {
+                             "summary": quality["summary"],
+                             "description": quality["description"].replace("{{ $labels.namespace }}", "ml-team")
+                                                                  .replace("{{ $labels.name }}", "churn")
+                                                                  .replace("{{ $labels.metric }}", "accuracy"),
                          }},
                     ]},
                     {"eval_time": "3m", "alertname": "MLOpsPredictorUnavailable", "exp_alerts": []},

@@ -164,7 +164,7 @@ def test_settings_env_names_match_settings_module():
 
     from mlops_operator import settings
 
-    read = set(re.findall(r'"(MLOPS_[A-Z_]+)"', Path(settings.__file__).read_text()))
+    read = set(re.findall(r'"(MLOPS_[A-Z0-9_]+)"', Path(settings.__file__).read_text()))
     chart = {n for n in _env(render_chart()) if n.startswith("MLOPS_")}
     assert read <= chart, read - chart
     assert chart - read <= {"MLOPS_METRICS_PORT"}, chart - read

@@ -48,6 +48,7 @@ async def test_providers_read_records_and_labels_from_the_monitor(monitor: Monit
     assert await scrape.recorded(NS, NAME, "stable") == (6, 4)
     assert await scrape.recorded(NS, NAME, "canary") == (3, 1)
     assert await scrape.recorded(NS, NAME, "nobody") is None
+    await scrape.close()
     assert await ScrapeMetricsProvider(static_addresses({})).recorded(NS, NAME, "stable") is None
 
     proc, prom = start_prometheus(tmp_path, {"monitor": monitor.url.split("//")[1]})
@@ -62,6 +63,7 @@ async def test_providers_read_records_and_labels_from_the_monitor(monitor: Monit
         assert await provider.recorded(NS, NAME, "stable") == (6, 4)
         assert await provider.recorded(NS, NAME, "canary") == (3, 1)
         assert await provider.recorded(NS, NAME, "nobody") is None
+        await provider.close()
     finally:
         proc.kill()
         proc.wait(30)

@@ -167,6 +167,8 @@ async def test_promql_provider_against_real_prometheus(realiser, model_dirs, tmp
         assert canary.latency_p95_ms == pytest.approx(quantile_from_buckets(0.95, buckets) * 1000) == 450
         nothing = await seldon.arm_metrics(NS, NAME, "canary", time.time() - 1)
         assert nothing.requests == 0 and nothing.error_rate is None
+        for used in (provider, scrape, seldon):
+            await used.close()
     finally:
         proc.terminate()
         try:

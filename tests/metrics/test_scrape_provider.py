@@ -97,6 +97,7 @@ async def test_counts_since_a_moment(splitter):
     # Asking again gives the same answer: the baseline is kept, not moved.
     again = await provider.arm_metrics(NS, NAME, "shadow", step_start)
     assert (again.requests, again.errors) == (5, 5)
+    await provider.close()
 
 
 async def test_series_created_after_since_count_from_zero(splitter):
@@ -107,6 +108,7 @@ async def test_series_created_after_since_count_from_zero(splitter):
     await send(splitter.url, 7)
     result = await provider.arm_metrics(NS, NAME, "stable", since=time.time() - 3600)
     assert result.requests == 7
+    await provider.close()
 
 
 async def test_unknown_deployment_address_is_a_clear_error(splitter):
@@ -127,6 +129,7 @@ async def test_p95_matches_the_splitters_own_histogram(splitter):
     provider = ScrapeMetricsProvider(static_addresses({(NS, NAME): splitter.url}))
     result = await provider.arm_metrics(NS, NAME, "stable", None)
     assert result.latency_p95_ms == pytest.approx(quantile_from_buckets(0.95, buckets) * 1000, abs=1e-3)
+    await provider.close()
 
 
 def test_quantile_interpolates_like_prometheus():

@@ -206,6 +206,32 @@ def test_export_is_a_dataset_the_training_components_accept(monitor: MonitorProc
     assert window.status_code == 400
 
 
+def test_export_mixes_in_the_training_data_when_asked(monitor: MonitorProcess, tmp_path: Path):
+    ids = [new_id() for _ in range(3)]
+    for i, rid in enumerate(ids):
+        _predict(monitor, rid, 10.0 + i, "red", 1, deployment="mix")
+    monitor.post_json("/feedback", [{"requestId": rid, "label": 1} for rid in ids])
+    training = tmp_path / "train.csv"
+    training.write_text("x,colour,y,extra\n1.5,blue,0,a\n2.5,red,1,b\n")
+    resp = monitor.post_json("/export", {"namespace": "team-a", "deployment": "mix", "target": "y",
+                                         "mixWith": {"uri": str(training), "format": "csv"}})
+    assert resp.status_code == 201, resp.text
+    out = resp.json()
+    assert (out["rows"], out["liveRows"], out["labelled"], out["mixedRows"]) == (5, 3, 3, 2)
+    frame = datasets.load(out["uri"], "csv", "y")
+    assert out["digest"] == datasets.digest(frame) and sorted(frame.columns) == ["colour", "x", "y"]
+    assert sorted(frame["x"]) == [1.5, 2.5, 10.0, 11.0, 12.0]
+    for bad, field in (({"format": "csv"}, "mixWith.uri"), ({"uri": str(tmp_path / "none.csv")}, "mixWith.uri"),
+                       ({"uri": str(training), "format": "xml"}, "mixWith.format")):
+        refused = monitor.post_json("/export", {"namespace": "team-a", "deployment": "mix", "target": "y",
+                                                "mixWith": bad})
+        assert refused.status_code == 400 and refused.json()["field"] == field, refused.text
+    training.write_text("x,y\n1.5,0\n")
+    lacking = monitor.post_json("/export", {"namespace": "team-a", "deployment": "mix", "target": "y",
+                                            "mixWith": {"uri": str(training)}})
+    assert lacking.status_code == 400 and "lacks the columns colour" in lacking.json()["error"]
+
+
 def test_records_are_compacted_to_parquet_partitions_and_survive_restart(tmp_path: Path, token_file: Path):
     m = MonitorProcess(tmp_path / "data", token_file, "--compact-interval", "0.2").start()
     try:

@@ -55,6 +55,7 @@ CASES = {
         [Predictor("stable", STABLE, 100), Predictor("shadow", CANDIDATE, 25, shadow=True)],
         image="ghcr.io/mlops-dev/mlops-components:0.1.0",
     ),
+    "canary-object-store": lambda: build(canary(80, 20), env_secret="mlpipeline-s3"),
     "shadow-logged": lambda: build(
         [Predictor("stable", STABLE, 100), Predictor("shadow", CANDIDATE, 100, shadow=True)],
         logger_url="http://mlops-monitor.mlops-system.svc:8081/log",
@@ -201,3 +202,14 @@ def test_our_embedded_crd_is_a_valid_crd_and_accepts_what_we_write():
     bad = CASES["direct"]()
     bad["spec"]["predictors"][0]["traffic"] = "all"
     assert errors_of(ours, bad)
+
+
+def test_models_on_an_object_store_name_the_storage_secret_for_seldons_initializer():
+    """envSecretRefName (a field of Seldon's predictor graph unit, checked against its CRD above) goes on
+    predictors whose model is on s3:// or gs://; a file:// model needs no credentials."""
+    stable, candidate = CASES["canary-object-store"]()["spec"]["predictors"]
+    assert candidate["graph"]["envSecretRefName"] == "mlpipeline-s3"
+    assert "envSecretRefName" not in stable["graph"]
+    assert all("envSecretRefName" not in p["graph"] for p in CASES["canary-80-20"]()["spec"]["predictors"])
+    gcs = build([Predictor("stable", "gs://bucket/model", 100)], env_secret="gcs-keys")
+    assert gcs["spec"]["predictors"][0]["graph"]["envSecretRefName"] == "gcs-keys"

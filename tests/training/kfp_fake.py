@@ -4,6 +4,11 @@ It keeps experiments and runs in memory, filters by display_name like the real s
 answer 503 for a while (an outage), and can really execute a submitted pipeline spec: it hands
 the IR to the local runner (kfp.local) in a child process and reports the run RUNNING, then
 SUCCEEDED or FAILED from that process's result, as a cluster would.
+
+Like a cluster's KFP driver, it gives each step the environment its IR asks for: plain `env`, and the
+Secret entries named by the kfp-kubernetes platform spec (`secretAsEnv`), read through `secrets`
+(a Secret's name -> its decoded data; the tests read the embedded API). The runner process itself
+gets no object-store credentials, so a step that reads or writes s3:// proves the IR's wiring.
 """
 import json
 import os
@@ -11,6 +16,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,11 +42,14 @@ def _matches(item: dict, filter_text: str | None) -> bool:
 
 
 class FakeKfp:
-    def __init__(self, workdir: Path, execute: bool = False) -> None:
+    def __init__(self, workdir: Path, execute: bool = False,
+                 secrets: Callable[[str], dict[str, str] | None] | None = None) -> None:
         self.workdir = workdir
         self.execute = execute
+        self.secrets = secrets
         self.experiments: dict[str, dict] = {}
         self.runs: dict[str, dict] = {}
+        self.submitted: dict[str, dict] = {}  # run id -> the pipeline_spec of its create request, as sent
         self.processes: dict[str, subprocess.Popen] = {}
         self.outage = 0  # answer this many API requests with 503
         self.lose_create_response = 0  # create the run, then answer 503 (a timeout after acceptance)
@@ -113,6 +122,7 @@ class FakeKfp:
         run = {"run_id": run_id, "display_name": body["display_name"], "experiment_id": body["experiment_id"],
                "state": "PENDING", "created_at": _now(), "storage_state": "AVAILABLE"}
         self.runs[run_id] = run
+        self.submitted[run_id] = body["pipeline_spec"]
         if self.execute:
             self._launch(run_id, body["pipeline_spec"])
         if self.lose_create_response > 0:
@@ -141,12 +151,41 @@ class FakeKfp:
     def _launch(self, run_id: str, pipeline_spec: dict) -> None:
         directory = self.workdir / run_id
         directory.mkdir(parents=True)
-        (directory / "pipeline.yaml").write_text(yaml.safe_dump(pipeline_spec))
+        if "pipeline_spec" in pipeline_spec:  # with a platform spec, as kfp.Client sends it
+            spec, platform = pipeline_spec["pipeline_spec"], pipeline_spec.get("platform_spec") or {}
+        else:
+            spec, platform = pipeline_spec, {}
+        try:
+            spec = self._with_secret_env(spec, platform)
+        except LookupError as exc:  # a pod that cannot start: its Secret or key is missing
+            self.runs[run_id]["state"] = "RUNNING"
+            self.finish(run_id, "FAILED", failed_task=exc.args[0], message=f"CreateContainerConfigError: {exc.args[1]}")
+            return
+        (directory / "pipeline.yaml").write_text(yaml.safe_dump(spec))
+        # No object-store settings or keys from the test process: only what the IR hands each step.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_S3_"))}
         with open(directory / "runner.log", "wb") as log:
             self.processes[run_id] = subprocess.Popen(
                 [sys.executable, "-m", "mlops_operator.training.local_runner", str(directory)],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         self.runs[run_id]["state"] = "RUNNING"
+
+    def _with_secret_env(self, spec: dict, platform: dict) -> dict:
+        """The IR with each executor's secretAsEnv entries resolved into its container env."""
+        spec = json.loads(json.dumps(spec))
+        wanted = ((platform.get("platforms") or {}).get("kubernetes") or {}).get("deploymentSpec", {}).get("executors", {})
+        for name, config in wanted.items():
+            container = spec["deploymentSpec"]["executors"][name]["container"]
+            for entry in config.get("secretAsEnv", []):
+                secret = entry.get("secretName") or entry["secretNameParameter"]["runtimeValue"]["constant"]
+                data = self.secrets(secret) if self.secrets else None
+                if data is None:
+                    raise LookupError(name, f'secret "{secret}" not found')
+                for pair in entry.get("keyToEnv", []):
+                    if pair["secretKey"] not in data:
+                        raise LookupError(name, f'couldn\'t find key {pair["secretKey"]} in Secret {secret}')
+                    container.setdefault("env", []).append({"name": pair["envVar"], "value": data[pair["secretKey"]]})
+        return spec
 
     def _refresh(self, run: dict) -> dict:
         process = self.processes.get(run["run_id"])

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from mlops_operator.settings import Settings
-from mlops_operator.training.backend import TrainingRequest, make_backend, shutdown_backends
+from mlops_operator.training.backend import TrainingRequest
+from mlops_operator.training.backends import Backends
 from mlops_operator.training.kfp_backend import KfpBackend, RetryPolicy
 from mlops_operator.training.local_backend import LocalBackend
 
@@ -145,8 +146,10 @@ async def test_unreachable_endpoint_is_lost_not_a_crash(tmp_path):
     assert outcome.state == "Lost" and "127.0.0.1:9" in outcome.message
 
 
-def test_make_backend_follows_project_then_settings(tmp_path):
+def test_backends_follow_project_then_settings(tmp_path):
     settings = Settings(data_dir=tmp_path, kfp_endpoint="http://kfp.example:8888")
+    backends = Backends()
+    make_backend = backends.for_project
     try:
         local = make_backend(settings, small_project())
         assert isinstance(local, LocalBackend)
@@ -159,7 +162,7 @@ def test_make_backend_follows_project_then_settings(tmp_path):
         with pytest.raises(ValueError, match="training.kfp.endpoint"):
             make_backend(Settings(data_dir=tmp_path), small_project(training={"backend": "kfp"}))
     finally:
-        shutdown_backends()
+        backends.terminate()
 
 
 async def test_concurrent_submissions_create_one_experiment(fake, tmp_path):

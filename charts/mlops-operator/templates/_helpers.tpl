@@ -67,11 +67,27 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (eq .Values.training.backend "kfp") (not .Values.training.kfp.endpoint) }}
 {{- fail "training.kfp.endpoint is required when training.backend=kfp" }}
 {{- end }}
+{{- $storage := or .Values.storage.secretName .Values.storage.endpoint }}
+{{- if and (or (eq .Values.training.backend "kfp") $storage) (not (hasPrefix "s3://" (.Values.training.kfp.artifactRoot | default ""))) }}
+{{- fail (printf "training.kfp.artifactRoot must be an s3:// prefix when training.backend=kfp or storage is configured (task and Seldon pods cannot read %q)" .Values.training.kfp.artifactRoot) }}
+{{- end }}
+{{- if and .Values.storage.endpoint (not (regexMatch "^https?://[^/]+" .Values.storage.endpoint)) }}
+{{- fail (printf "storage.endpoint must be an http:// or https:// URL, not %q" .Values.storage.endpoint) }}
+{{- end }}
+{{- if not (kindIs "bool" .Values.storage.verifyTls) }}
+{{- fail (printf "storage.verifyTls must be true or false, not %q" (toString .Values.storage.verifyTls)) }}
+{{- end }}
+{{- if and .Values.storage.extraSecretNames (not .Values.storage.secretName) }}
+{{- fail "storage.extraSecretNames needs storage.secretName (the operator-wide Secret) too" }}
+{{- end }}
 {{- if not (has .Values.metrics.provider (list "scrape" "prometheus")) }}
 {{- fail (printf "metrics.provider must be scrape or prometheus, not %q" .Values.metrics.provider) }}
 {{- end }}
 {{- if and (eq .Values.metrics.provider "prometheus") (not .Values.metrics.prometheusUrl) }}
 {{- fail "metrics.prometheusUrl is required when metrics.provider=prometheus" }}
+{{- end }}
+{{- if and (eq .Values.metrics.provider "scrape") (not (contains "{service}" (.Values.metrics.scrape.seldonUrl | default ""))) }}
+{{- fail "metrics.scrape.seldonUrl must contain {service} when metrics.provider=scrape (without it the operator would look for the local splitter, which a cluster does not have)" }}
 {{- end }}
 {{- if not (has .Values.operator.logLevel (list "debug" "verbose" "info" "quiet")) }}
 {{- fail (printf "operator.logLevel must be debug, verbose, info or quiet, not %q" .Values.operator.logLevel) }}

@@ -19,6 +19,13 @@ Each rule names the API calls the operator makes; no wildcard verbs or resources
   resources: ["mlprojects/status", "trainingruns/status", "modeldeployments/status", "batchpredictions/status"]
   verbs: ["patch"]
 {{ include "mlops-operator.rules.serving" . }}
+{{- with .Values.storage.secretName }}
+# The object store's keys (storage.secretName and storage.extraSecretNames): these Secrets only, by name.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: {{ prepend ($.Values.storage.extraSecretNames | default list) . | toJson }}
+  verbs: ["get"]
+{{- end }}
 # Events on the four kinds (training verdicts, rollout decisions, batch runs).
 - apiGroups: [""]
   resources: ["events"]

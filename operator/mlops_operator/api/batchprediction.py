@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .cron import parse_cron
 from .common import ApiModel, LocalObjectReference, ObjectStatus, StatusModel
 from .modeldeployment import ModelSource
 
@@ -99,9 +100,7 @@ class BatchPredictionSpec(ApiModel):
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         if value is not None:
-            from ..decisions.schedule import parse_cron  # pure; the CRD schema cannot check cron syntax
-
-            parse_cron(value)
+            parse_cron(value)  # the CRD schema cannot check cron syntax
         return value
 
     @model_validator(mode="after")

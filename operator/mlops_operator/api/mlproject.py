@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .cron import parse_cron
 from .common import ApiModel, LocalObjectReference, ObjectStatus, StatusModel
 
 ColumnType = Literal["float", "int", "string", "category", "bool"]
@@ -49,12 +50,30 @@ class Dataset(ApiModel):
             "'sklearn:<name>' (for example sklearn:breast_cancer) or 'palmerpenguins'."
         ),
     )
-    version: str = Field(min_length=1, description="Version label; a new value starts a TrainingRun.")
+    version: str = Field(min_length=1, description="Version label; a new value starts a TrainingRun. With a "
+                                                   "{version} placeholder in the URI, 'latest' follows the newest "
+                                                   "version the source lists (files or s3:// keys), checked each minute.")
     target: str = Field(min_length=1, description="Column to predict.")
     format: Literal["csv", "parquet"] = Field(default="csv", description="File format for file/http/s3 URIs.")
     schema_: DatasetSchema | None = Field(
         default=None, alias="schema", description="Columns the data must have; checked before training."
     )
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "self.version != 'latest' || self.uri.contains('{version}')",
+                 "message": "version latest needs a {version} placeholder in the URI", "fieldPath": ".uri"},
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _latest_needs_a_placeholder(self) -> "Dataset":
+        if self.version == "latest" and "{version}" not in self.uri:
+            raise ValueError("dataset.uri: version latest needs a {version} placeholder in the URI, "
+                             "like s3://bucket/data/{version}/train.csv")
+        return self
 
 
 class Candidate(ApiModel):
@@ -125,6 +144,22 @@ class KfpSettings(ApiModel):
     experiment: str | None = Field(default=None, description="KFP experiment the runs are filed under.")
 
 
+class ObjectStorage(ApiModel):
+    """The object store of this project's s3:// data and models; unset fields use the operator's settings."""
+
+    endpoint: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="S3 API address of an S3-compatible store (MinIO, Ceph, GCS's S3 API); empty means AWS S3.")
+    region: str | None = Field(default=None, description="Region of the bucket (AWS S3); most other stores ignore it.")
+    verify_tls: bool | None = Field(default=None, description="Check the store's TLS certificate (false: self-signed).")
+    secret_name: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=r"^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$",
+        description="Secret with the store's keys, in the format of Seldon's rclone storage initializer "
+                    "(RCLONE_CONFIG_S3_ACCESS_KEY_ID, RCLONE_CONFIG_S3_SECRET_ACCESS_KEY, ...): pipeline steps get "
+                    "the two keys as AWS_* variables, the operator reads them from the project's namespace, and "
+                    "SeldonDeployments name it as envSecretRefName. It must exist wherever those run.")
+
+
 class TrainingPolicy(ApiModel):
     backend: Literal["local", "kfp"] | None = Field(
         default=None, description="Where pipelines run; defaults to the operator's setting."
@@ -143,9 +178,7 @@ class TrainingPolicy(ApiModel):
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
         if value is not None:
-            from ..decisions.schedule import parse_cron  # pure; the CRD schema cannot check cron syntax
-
-            parse_cron(value)
+            parse_cron(value)  # the CRD schema cannot check cron syntax
         return value
 
 
@@ -166,6 +199,9 @@ class DriftPolicy(ApiModel):
         default="live", description="What a drift retrain trains on: live = the monitor's recorded inputs joined "
                                     "with their labels, exported as a snapshot with a digest; dataset = the "
                                     "project's dataset at its current version.")
+    mix_training_data: bool = Field(
+        default=False, description="With retrainData live: add the project's dataset (at its current version) to the "
+                                   "live rows in the snapshot, so the retrain keeps what the live window did not show.")
     min_labelled_rows: int = Field(default=100, ge=10, description="Labelled live rows needed before a live retrain.")
     cooldown_seconds: int = Field(default=3600, ge=0, description="No drift retrain within this long of the last one.")
     max_concurrent_retrains: int = Field(default=1, ge=1, le=10, description="Unfinished drift retrains at most.")
@@ -182,6 +218,8 @@ class MLProjectSpec(ApiModel):
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy, description="Whether a person must approve.")
     training: TrainingPolicy = Field(default_factory=TrainingPolicy, description="Where and how pipelines run.")
     drift: DriftPolicy = Field(default_factory=DriftPolicy, description="Drift detection and retraining.")
+    storage: ObjectStorage | None = Field(
+        default=None, description="Object store settings for this project; defaults to the operator's.")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": {
@@ -221,6 +259,12 @@ class HistoryEntry(StatusModel):
     time: str | None = None
 
 
+class LatestVersion(StatusModel):
+    version: str | None = Field(default=None, description="The newest version found under the dataset URI.")
+    checked_at: str | None = Field(default=None, description="When the source was last listed.")
+    error: str | None = Field(default=None, description="Why the last listing failed, naming the URI.")
+
+
 class MLProjectStatus(ObjectStatus):
     champion: ChampionRef | None = None
     serving: ChampionRef | None = Field(default=None, description="The version promoted to serve traffic.")
@@ -229,9 +273,13 @@ class MLProjectStatus(ObjectStatus):
         default=None, description="Dataset version the last TrainingRun was started for."
     )
     last_scheduled_time: str | None = None
+    latest_dataset_version: LatestVersion | None = Field(
+        default=None, description="With dataset.version latest: the newest version the source lists, as last checked.")
     drift: dict[str, Any] | None = Field(
         default=None, description="Live drift: verdict, episode (since, model version), top features with their "
-                                  "statistics, window, the last drift retrain, staleness per model version.")
+                                  "statistics, window, the last drift retrain, staleness per model version, and "
+                                  "errorSlices: the feature bins where the served models' live error most "
+                                  "exceeds their overall error (from labelled records, refreshed each minute).")
     history: list[HistoryEntry] = Field(default_factory=list)
 
 

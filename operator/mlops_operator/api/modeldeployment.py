@@ -218,13 +218,49 @@ class Resources(ApiModel):
     limits: dict[str, str] = Field(default_factory=dict, description="e.g. {memory: 2Gi}")
 
 
+MAX_LAST_BLESSED = 5
+
+
+class FromProject(ApiModel):
+    """Challengers taken from spec.projectRef's TrainingRuns rather than named one by one."""
+
+    last_blessed: int = Field(
+        ge=1, le=MAX_LAST_BLESSED,
+        description="The project's last N Blessed model versions (newest first, not counting the one serving as "
+                    "stable) each become a challenger, named <name>-1 (newest) to <name>-N.")
+
+
 class ChallengerSpec(ApiModel):
-    """One challenger of an A/B/n test: served beside stable at once, on its own share of traffic."""
+    """One challenger of an A/B/n test (or, with fromProject, several): served beside stable at once, on its
+    own share of traffic."""
 
     name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
                       description="Name of the challenger (DNS label), used in status and events.")
-    model: ModelSource = Field(description="The model version of the challenger.")
-    weight: int = Field(ge=1, le=99, description="Traffic percentage of the challenger; stable gets the rest.")
+    model: ModelSource | None = Field(default=None, description="The model version of the challenger.")
+    from_project: FromProject | None = Field(
+        default=None, description="Instead of model: the project's last N Blessed versions challenge its champion.")
+    weight: int = Field(ge=1, le=99, description="Traffic percentage of the challenger (of each, with fromProject); "
+                                                 "stable gets the rest.")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                {"rule": "has(self.model) != has(self.fromProject)", "message": "set exactly one of model and fromProject"},
+            ]
+        }
+    }
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ChallengerSpec":
+        if (self.model is None) == (self.from_project is None):
+            raise ValueError("set exactly one of model and fromProject")
+        return self
+
+    def arm_names(self) -> list[str]:
+        """The names of the arms this entry can become (fromProject: at most N; fewer Blessed versions, fewer)."""
+        if self.from_project is None:
+            return [self.name]
+        return [f"{self.name[:37]}-{i}" for i in range(1, self.from_project.last_blessed + 1)]
 
 
 class ModelDeploymentSpec(ApiModel):
@@ -253,6 +289,8 @@ class ModelDeploymentSpec(ApiModel):
                  "message": "challengers need strategy.analysis.quality", "fieldPath": ".challengers"},
                 {"rule": "!has(self.challengers) || self.challengers.all(c, self.challengers.exists_one(d, d.name == c.name))",
                  "message": "challenger names must be unique", "fieldPath": ".challengers"},
+                {"rule": "!has(self.challengers) || has(self.projectRef) || self.challengers.all(c, !has(c.fromProject))",
+                 "message": "challengers fromProject need spec.projectRef", "fieldPath": ".projectRef"},
             ]
         }
     }
@@ -264,11 +302,14 @@ class ModelDeploymentSpec(ApiModel):
         if self.challengers:
             if self.strategy.analysis.quality is None:
                 raise ValueError("challengers: need strategy.analysis.quality to decide")
-            names = [c.name for c in self.challengers]
+            names = [name for c in self.challengers for name in c.arm_names()]
             if len(set(names)) != len(names):
-                raise ValueError("challengers: names must be unique")
-            if sum(c.weight for c in self.challengers) >= 100:
-                raise ValueError("challengers: weights must leave stable a share (sum below 100)")
+                raise ValueError("challengers: names must be unique (fromProject adds -1 .. -N to its name)")
+            if any(c.from_project for c in self.challengers) and self.project_ref is None:
+                raise ValueError("projectRef: required when a challenger is fromProject")
+            if sum(c.weight * len(c.arm_names()) for c in self.challengers) >= 100:
+                raise ValueError("challengers: weights must leave stable a share (sum below 100, fromProject "
+                                 "counting weight × lastBlessed)")
         return self
 
 
@@ -340,6 +381,7 @@ class ChallengerStatus(StatusModel):
     model: ServedModel
     weight: int = Field(default=0, description="Traffic share now (0 once stopped, or until ready).")
     stopped: bool = False
+    failed_checks: int = Field(default=0, description="Guardrail checks failed in a row (failureLimit loses).")
     verdict: str | None = Field(default=None, description="Against stable: better, non-inferior, worse, ...")
     samples: int = 0
     estimate: float | None = None

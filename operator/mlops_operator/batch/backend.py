@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from mlops_components import locations
+from mlops_components.locations import S3Config
 from mlops_components.failures import ERROR_FILE
 
 from mlops_operator.settings import Settings
-from mlops_operator.training.backend import TrainingOutcome, shared_backend
+from mlops_operator.training.backend import TrainingOutcome
+from mlops_operator.training.backends import Backends
 from mlops_operator.training.pipeline import CompiledPipeline
 
 from .pipeline import BatchPipelineInputs, compile_batch_pipeline
@@ -59,8 +61,10 @@ class BatchJob:
             return locations.join(self.output_root, self.run)
         return locations.join(output_uri, "output")
 
-    def inputs(self, output_uri: str, image: str | None) -> BatchPipelineInputs:
-        extra = {"image": image} if image else {}
+    def inputs(self, output_uri: str, image: str | None, storage: Any = None) -> BatchPipelineInputs:
+        extra: dict[str, Any] = {"image": image} if image else {}
+        if storage is not None:
+            extra["storage"] = storage
         return BatchPipelineInputs(
             run_name=self.run, model_uri=self.model_uri, training_run=self.training_run, input_uri=self.input_uri,
             input_format=self.input_format, input_version=self.input_version, schema_columns=self.schema_columns,
@@ -68,8 +72,8 @@ class BatchJob:
             predictions_uri=self.predictions_uri(output_uri), output_uri=output_uri,
             drift_statistic=self.drift_statistic, drift_threshold=self.drift_threshold, **extra)
 
-    def compile(self, output_uri: str, image: str | None) -> CompiledPipeline:
-        return compile_batch_pipeline(self.inputs(output_uri, image))
+    def compile(self, output_uri: str, image: str | None, storage: Any = None) -> CompiledPipeline:
+        return compile_batch_pipeline(self.inputs(output_uri, image, storage))
 
 
 @dataclass(frozen=True)
@@ -95,9 +99,15 @@ class BatchBackend:
         self.backend = backend
         self.kind = kind
 
+    @classmethod
+    def of(cls, backends: Backends, settings: Settings, kind: str | None, project: Any = None) -> "BatchBackend":
+        """The backend `kind` (else the operator's default): the instance TrainingRuns of that configuration use."""
+        training = project.training if project is not None else None
+        backend = backends.get(settings, kind, training.kfp if training else None,
+                               project.storage if project is not None else None)
+        return cls(backend, kind or settings.training_backend)
+
     def output_uri(self, job: BatchJob) -> str:
-        if self.kind == "local":
-            return self.backend.job_directory(job).as_uri()
         return self.backend.output_uri(job)
 
     async def submit(self, job: BatchJob) -> BatchOutcome:
@@ -110,46 +120,31 @@ class BatchBackend:
             outcome = await self.backend.poll_job(job, run_id)
         return await self._complete(job, outcome)
 
+    async def _credentials(self, job: BatchJob) -> S3Config | None:
+        """The operator's keys for the run's output location (the storage Secret), or None to use the environment's."""
+        storage = getattr(self.backend, "storage", None)
+        try:
+            return await storage.load(job.namespace) if storage is not None else None
+        except Exception:  # the read below then fails and says so
+            return None
+
     async def _complete(self, job: BatchJob, outcome: TrainingOutcome) -> BatchOutcome:
         result = error = None
         state, message = outcome.state, outcome.message
+        s3 = await self._credentials(job) if state in ("Succeeded", "Failed") else None
         if state == "Succeeded":
-            result = await asyncio.to_thread(_read, locations.join(self.output_uri(job), RESULT_FILE))
+            result = await asyncio.to_thread(_read, locations.join(self.output_uri(job), RESULT_FILE), s3)
             if result is None:
                 state, message = "Failed", f"pipeline succeeded but wrote no result at {self.output_uri(job)}"
         elif state == "Failed":
-            error = await asyncio.to_thread(_read, locations.join(self.output_uri(job), ERROR_FILE))
+            error = await asyncio.to_thread(_read, locations.join(self.output_uri(job), ERROR_FILE), s3)
         pipeline = (outcome.status or {}).get("pipeline") or {}
         return BatchOutcome(state=state, message=message, run_id=outcome.run_id, url=outcome.url,
                             digest=pipeline.get("digest"), result=result, error=error, backend=self.kind)
 
 
-def _read(uri: str) -> dict[str, Any] | None:
+def _read(uri: str, s3: S3Config | None = None) -> dict[str, Any] | None:
     try:
-        return json.loads(locations.read_bytes(uri))
+        return json.loads(locations.read_bytes(uri, s3))
     except Exception:  # missing or unreadable: the caller words the consequence
         return None
-
-
-def make_batch_backend(settings: Settings, kind: str | None, kfp: Any = None) -> BatchBackend:
-    """The backend `kind` (else the operator's default), the same instance TrainingRuns of that configuration use."""
-    kind = kind or settings.training_backend
-    if kind == "local":
-        from mlops_operator.training.local_backend import LocalBackend
-
-        key: tuple = ("local", str(settings.data_dir), settings.components_image)
-        return BatchBackend(shared_backend(key, lambda: LocalBackend(data_dir=settings.data_dir,
-                                                                     image=settings.components_image)), "local")
-    if kind == "kfp":
-        from mlops_operator.training.kfp_backend import KfpBackend
-
-        endpoint = (kfp.endpoint if kfp else None) or settings.kfp_endpoint
-        if not endpoint:
-            raise ValueError("backend kfp needs an endpoint (the project's training.kfp.endpoint or MLOPS_KFP_ENDPOINT)")
-        backend = KfpBackend(endpoint=endpoint, experiment=(kfp.experiment if kfp else None) or settings.kfp_experiment,
-                             namespace=kfp.namespace if kfp else None, image=settings.components_image,
-                             artifact_root=settings.artifact_root, package_dir=settings.data_dir / "packages")
-        key = ("kfp", backend.endpoint, backend.experiment, backend.namespace, backend.image,
-               backend.artifact_root, str(backend.package_dir))
-        return BatchBackend(shared_backend(key, lambda: backend), "kfp")
-    raise ValueError(f"backend: unknown backend {kind!r}; use local or kfp")

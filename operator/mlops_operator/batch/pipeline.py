@@ -7,7 +7,6 @@ the structure depends only on the parallelism and the image, and is compiled onc
 """
 # No `from __future__ import annotations` here: kfp reads the pipeline function's annotations at runtime.
 
-import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -16,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import kfp
-import yaml
 from kfp import dsl
-from kfp.compiler.pipeline_spec_builder import extract_comments_from_pipeline_spec
 
 from mlops_components import batch_steps, catalog
+from mlops_operator.training.storage import StorageSettings, apply_to_step
 from mlops_operator.training import pipeline as training_pipeline
 from mlops_operator.training.pipeline import CompiledPipeline
 
@@ -56,9 +54,11 @@ class BatchPipelineInputs:
     drift_statistic: str = "psi"
     drift_threshold: float = 0.2
     image: str = catalog.DEFAULT_IMAGE
+    storage: StorageSettings = StorageSettings()
 
     def document(self) -> dict[str, Any]:
         return {
+            **({"storage": self.storage.document()} if self.storage != StorageSettings() else {}),
             "runName": self.run_name, "modelUri": self.model_uri, "trainingRun": self.training_run,
             "inputUri": self.input_uri, "inputFormat": self.input_format, "inputVersion": self.input_version,
             "schema": list(self.schema_columns) if self.schema_columns is not None else None,
@@ -136,6 +136,7 @@ def build(inputs: BatchPipelineInputs):
                                pipeline_digest=pipeline_digest)
         for step in (planned, scored, summarized):
             step.set_caching_options(False)  # steps read live data and write the run's outputs
+            apply_to_step(step, inputs.storage)  # the object store's settings and the Secret's keys
 
     return batch_pipeline
 
@@ -158,17 +159,4 @@ def compile_batch_pipeline(inputs: BatchPipelineInputs) -> CompiledPipeline:
     """IR YAML of the run: compiled once per shape, then the run's values set as parameter defaults."""
     if inputs.parallelism < 1:
         raise ValueError(f"parallelism: must be at least 1, got {inputs.parallelism}")
-    key = inputs.shape_digest()
-    with training_pipeline._cache_lock:  # the kfp compiler keeps global state: one compilation at a time
-        documents = _shapes.get(key)
-        if documents is None:
-            documents = _shapes[key] = list(yaml.safe_load_all(compile_now(inputs)))
-            while len(_shapes) > training_pipeline.CACHE_SIZE:
-                _shapes.pop(next(iter(_shapes)))
-    run_documents = copy.deepcopy(documents)
-    parameters = run_documents[0]["root"]["inputDefinitions"]["parameters"]
-    for name, value in inputs.run_parameters().items():
-        parameters[name]["defaultValue"] = value
-    spec = run_documents[0]
-    header = extract_comments_from_pipeline_spec(spec, spec["pipelineInfo"].get("description"))
-    return CompiledPipeline(digest=inputs.digest(), yaml_text=header + yaml.dump_all(run_documents, sort_keys=True))
+    return training_pipeline.cached_compile(inputs, _shapes, compile_now)

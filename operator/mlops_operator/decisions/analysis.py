@@ -53,10 +53,10 @@ from .sequential import ArmSample  # noqa: E402
 def arm_sample(entry: Mapping[str, Any] | None, metric: str) -> tuple[ArmSample | None, str]:
     """Sums of one predictor's per-request metric values from its /summary entry, or None and why.
 
-    Classification counts are per labelled row (correct/incorrect). `mae` uses |e| with Σe² as its
-    sum of squares; `rmse` is tested on the squared error per row, whose Σe⁴ the monitor does not
-    keep: it is taken as 3(Σe²)²/n (normal errors), stated here as the one approximation.
-    `log_loss` needs `logLossSum`/`logLossSquaredSum` in the summary (not reported yet).
+    Classification counts are per labelled row (correct/incorrect). `log_loss` is per labelled row
+    whose answer had class probabilities (`logLossRows`, `logLossSum`, `logLossSquaredSum`). `mae`
+    uses |e| with Σe² as its sum of squares; `rmse` is tested on the squared error per row, with Σe⁴
+    (`quarticErrorSum`) as its sum of squares.
     """
     if not entry:
         return ArmSample(0, 0.0, 0.0), ""
@@ -66,16 +66,20 @@ def arm_sample(entry: Mapping[str, Any] | None, metric: str) -> tuple[ArmSample 
         return ArmSample.of_counts(n, correct if metric == "accuracy" else incorrect), ""
     if metric == "log_loss":
         if "logLossSum" not in entry:
-            return None, "the monitor does not report log loss sums (logLossSum) yet"
-        n = int(entry.get("rows") or 0)
+            return None, "the monitor does not report log loss sums (logLossSum): upgrade it"
+        n = int(entry.get("logLossRows") or 0)
+        if n == 0 and correct + incorrect > 0:
+            return None, ("labelled answers carry no class probabilities: ask the model for its "
+                          "predict_proba output too (V2 request outputs)")
         return ArmSample(n, float(entry["logLossSum"]), float(entry.get("logLossSquaredSum") or 0.0)), ""
     n = max(0, int(entry.get("rows") or 0) - incorrect)  # regression: incorrect counts unparseable rows
     abs_sum, sq_sum = float(entry.get("absErrorSum") or 0.0), float(entry.get("squaredErrorSum") or 0.0)
     if metric == "mae":
         return ArmSample(n, abs_sum, max(sq_sum, abs_sum * abs_sum / n if n else 0.0)), ""
     if metric == "rmse":
-        quartic = float(entry["quarticErrorSum"]) if "quarticErrorSum" in entry else (3 * sq_sum * sq_sum / n if n else 0.0)
-        return ArmSample(n, sq_sum, quartic), ""
+        if "quarticErrorSum" not in entry and n:
+            return None, "the monitor does not report Σe⁴ (quarticErrorSum): upgrade it"
+        return ArmSample(n, sq_sum, max(float(entry.get("quarticErrorSum") or 0.0), sq_sum * sq_sum / n if n else 0.0)), ""
     return None, f"unknown metric {metric!r}"
 
 

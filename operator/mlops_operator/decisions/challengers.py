@@ -87,7 +87,8 @@ def decide(
         return Tournament("winner", best.name, arms, per_pair,
                           f"{best.name} is better than stable and every running challenger ({level}): {best.comparison.reason}")
     if not running:
-        return Tournament("keep-stable", None, arms, per_pair, f"every challenger is worse than stable ({level})")
+        return Tournament("keep-stable", None, arms, per_pair,
+                          f"every challenger is stopped: worse than stable ({level}) or out of its guardrails")
     if expired:
         return Tournament("keep-stable", None, arms, per_pair,
                           f"maxDuration reached with no challenger better than stable and the others ({level})")

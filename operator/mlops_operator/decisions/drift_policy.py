@@ -293,3 +293,29 @@ def deployment_conditions(report: dict[str, Any] | None, deployment: str,
     return {"Drifted": drift_condition(obs, report is not None),
             "DataQuality": quality_condition(obs) if report is not None else
             ("Unknown", "MonitorUnavailable", "the monitor could not be asked for data quality")}
+
+
+#: Error slices kept in MLProject status, and how often they are refreshed (the monitor reads every row).
+SLICES_TOP = 5
+SLICES_REFRESH_SECONDS = 60.0
+
+
+def slices_due(previous: dict[str, Any] | None, now: float) -> bool:
+    return now - float((previous or {}).get("errorSlicesAt") or 0.0) >= SLICES_REFRESH_SECONDS
+
+
+def worst_slices(reports: dict[str, dict[str, Any] | None], top: int = SLICES_TOP) -> list[dict[str, Any]]:
+    """Where the served models fail most: feature bins ranked by how far their live error exceeds
+    their predictor's overall error, across the project's deployments (monitor /slices reports)."""
+    found = []
+    for deployment, report in sorted(reports.items()):
+        for predictor, entry in sorted(((report or {}).get("predictors") or {}).items()):
+            overall = entry.get("error")
+            if overall is None:
+                continue
+            for s in entry.get("slices") or []:
+                found.append({"deployment": deployment, "predictor": predictor, "modelUri": entry.get("modelUri"),
+                              "feature": s["feature"], "bin": s["bin"], "rows": s["rows"], "error": s["error"],
+                              "overall": overall, "measure": entry.get("measure")})
+    found.sort(key=lambda s: (-(s["error"] - s["overall"]), -s["rows"], s["deployment"], s["feature"], s["bin"]))
+    return [s for s in found if s["error"] > s["overall"]][:top]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -31,6 +31,7 @@ from ..api.modeldeployment import (
     TournamentStatus,
 )
 from .analysis import arm_sample, assess, baseline_of, numeric, shadow_answers, since_baseline
+from .arm_guardrails import check_challengers
 from .challengers import decide as decide_challengers
 from .seldon import Predictor
 from .sequential import ArmSample, Comparison, compare
@@ -51,6 +52,8 @@ class Observation:
     #: The monitor's /summary of this deployment (per-predictor counts and sums, stable/shadow
     #: answer pairs); None when there is no monitor or it did not answer.
     monitor: Mapping[str, Any] | None = None
+    #: Guardrail measurements of each running challenger since its A/B/n test started, by predictor.
+    challenger_metrics: Mapping[str, ArmMetrics | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class Event:
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
+    #: What decided a rollback on quality: "quality" (the quality test) or "shadowDelta" (a shadow's bounds).
+    cause: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,13 +180,16 @@ class _Turn:
         self.set_weights(None)
         self.decide("Promoted", reason, "Normal")
 
-    def rollback(self, reason: str) -> None:
+    def rollback(self, reason: str, cause: str | None = None) -> None:
         st = self.status
         st.rolled_back, st.candidate = st.candidate, None
         st.step, st.step_started_at, st.rollout_started_at = None, None, None
         st.last_check_at, st.quality_baseline = None, None
         self.set_weights(None)
+        before = len(self.events)
         self.decide("RolledBack", reason, "Warning")
+        if cause and len(self.events) > before:
+            self.events[-1] = replace(self.events[-1], cause=cause)
 
     # --- the machine ------------------------------------------------------------------------
 
@@ -259,11 +267,11 @@ class _Turn:
         quality = strategy.analysis.quality if strategy.type in ("canary", "abtest") else None
         comparison = self.judge_quality() if quality is not None else None
         if comparison is not None and comparison.verdict == "worse":
-            return self.rollback(f"quality: {comparison.reason}")
+            return self.rollback(f"quality: {comparison.reason}", cause="quality")
         bounds = strategy.shadow.bounds if strategy.type == "shadow" and strategy.shadow.bounds else None
         shadow_gate = self.judge_shadow() if bounds is not None and bounds.is_set() else None
         if shadow_gate is not None and shadow_gate[0] == "beyond":
-            return self.rollback(f"not promoted: {shadow_gate[1]}")
+            return self.rollback(f"not promoted: {shadow_gate[1]}", cause="shadowDelta")
 
         elapsed = obs.now - from_rfc3339(st.step_started_at or to_rfc3339(obs.now))
         since_start = obs.now - from_rfc3339(st.rollout_started_at or to_rfc3339(obs.now))
@@ -287,11 +295,13 @@ class _Turn:
                     why = f"A/B test winner: {comparison.reason}"
                     return self.promote(why) if strategy.auto_promote else self.await_promotion(why)
                 if expired:
-                    return self.rollback(f"A/B test kept stable at maxDuration {quality.max_duration}: {comparison.reason}")
+                    return self.rollback(f"A/B test kept stable at maxDuration {quality.max_duration}: {comparison.reason}",
+                                         cause="quality")
                 return self.wait_quality(comparison)
             if comparison.verdict not in ("better", "non-inferior"):
                 if expired:
-                    return self.rollback(f"no quality verdict within maxDuration {quality.max_duration}: {comparison.reason}")
+                    return self.rollback(f"no quality verdict within maxDuration {quality.max_duration}: {comparison.reason}",
+                                         cause="quality")
                 return self.wait_quality(comparison)
             reason = f"quality: {comparison.reason}"
         elif shadow_gate is not None:
@@ -299,7 +309,7 @@ class _Turn:
             if shadow_gate[0] != "within":
                 if since_start >= bounds.max_duration_seconds():
                     return self.rollback(f"not promoted: not within bounds by maxDuration {bounds.max_duration}: "
-                                         f"{shadow_gate[1]}")
+                                         f"{shadow_gate[1]}", cause="shadowDelta")
                 action = "WaitingForData" if shadow_gate[0] == "insufficient" else "Analysing"
                 return self.decide(action, shadow_gate[1])
             reason = shadow_gate[1]
@@ -457,6 +467,7 @@ class _Turn:
                 self.promoted = desired
             sample, _ = self.sample(st.stable.predictor)
             st.quality_baseline = baseline_of(sample)
+            st.last_check_at = None
             t = st.tournament = TournamentStatus(
                 stable_key=desired.key, keys=keys, started_at=now,
                 challengers=[ChallengerStatus(name=c.name, model=self.challengers[c.name]) for c in self.spec.challengers])
@@ -478,6 +489,7 @@ class _Turn:
                 self.stop_challenger(arm, why)
             else:
                 arm.weight = weights[arm.name] if arm.model.predictor in obs.ready else 0
+        self.challenger_guardrails(t)
         samples = {}
         stable, why = self.sample(st.stable.predictor)
         for arm in t.challengers:
@@ -499,7 +511,8 @@ class _Turn:
             c = by_name[arm.name].comparison
             arm.verdict, arm.samples, arm.estimate = c.verdict, c.candidate_n, finite(c.candidate_mean)
             arm.interval = None if c.lo != c.lo else [finite(c.lo), finite(c.hi)]
-            arm.reason = c.reason
+            if not arm.stopped:  # a stopped arm keeps why it was stopped
+                arm.reason = c.reason
             if by_name[arm.name].stopped and not arm.stopped:
                 self.stop_challenger(arm, f"worse than stable: {c.reason}")
         t.alpha_per_pair, t.reason = result.alpha_per_pair, result.reason
@@ -528,8 +541,24 @@ class _Turn:
                                                  f"{need}): {result.reason}")
         self.decide("Analysing", result.reason)
 
+    def challenger_guardrails(self, t: TournamentStatus) -> None:
+        """Once per analysis interval: a running, serving challenger breaching a guardrail failureLimit
+        times in a row loses, with the numbers in its Event."""
+        if not self.check_due():
+            return
+        serving = [a for a in t.challengers if not a.stopped and a.model.predictor in self.obs.ready]
+        checks = check_challengers({a.name: self.obs.challenger_metrics.get(a.model.predictor) for a in serving},
+                                   self.spec.strategy.analysis, {a.name: a.failed_checks for a in serving})
+        if any(c.verdict != "Inconclusive" for c in checks.values()):  # a check counts only when conclusive
+            self.status.last_check_at = to_rfc3339(self.obs.now)
+        for arm in serving:
+            check = checks[arm.name]
+            arm.failed_checks = check.failed_checks
+            if check.lost:
+                self.stop_challenger(arm, check.reason)
+
     def stop_challenger(self, arm: ChallengerStatus, why: str) -> None:
-        arm.stopped, arm.weight = True, 0
+        arm.stopped, arm.weight, arm.reason = True, 0, why
         self.events.append(Event("Warning", "ChallengerStopped", f"challenger {arm.name} stopped, its traffic "
                                                                    f"goes to stable: {why}"))
 

@@ -28,6 +28,9 @@ STATE_AVAILABLE = "Available"
 STATE_CREATING = "Creating"
 STATE_FAILED = "Failed"
 
+#: Model URIs Seldon's storage initializer downloads from an object store (rclone remote "s3" for s3://).
+OBJECT_STORE_SCHEMES = ("s3://", "gs://")
+
 #: Kubernetes API paths of SeldonDeployments (all namespaces / one object).
 COLLECTION_PATH = f"/apis/{SELDON_GROUP}/{SELDON_VERSION}/{SELDON_PLURAL}"
 
@@ -90,8 +93,13 @@ def desired_seldon_deployment(
     image: str | None = None,
     labels: dict[str, str] | None = None,
     logger_url: str | None = None,
+    env_secret: str | None = None,
 ) -> dict[str, Any]:
     """The SeldonDeployment serving `predictors`, owned (controller=true) by `owner`.
+
+    With `env_secret` (the object store's Secret, in the format of Seldon's rclone storage initializer),
+    every predictor whose model is on an object store names it as `graph.envSecretRefName`, so the
+    initializer can download the model; models on a path or file:// need no credentials.
 
     With `logger_url` (the monitor's log endpoint), every predictor's graph gets Seldon's payload
     logger, `logger: {url, mode: all}`: requests and responses go to the monitor as CloudEvents.
@@ -127,7 +135,7 @@ def desired_seldon_deployment(
             "protocol": "v2",
             "predictors": [
                 _predictor(p, replicas=replicas, resources=resources, implementation=implementation, image=image,
-                           logger_url=logger_url)
+                           logger_url=logger_url, env_secret=env_secret)
                 for p in predictors
             ],
         },
@@ -146,9 +154,11 @@ def _clean_resources(resources: dict[str, Any] | None) -> dict[str, dict[str, st
 
 def _predictor(
     p: Predictor, *, replicas: int, resources: dict | None, implementation: str, image: str | None,
-    logger_url: str | None = None,
+    logger_url: str | None = None, env_secret: str | None = None,
 ) -> dict[str, Any]:
     graph: dict[str, Any] = {"name": GRAPH_NODE, "modelUri": p.model_uri}
+    if env_secret and p.model_uri.startswith(OBJECT_STORE_SCHEMES):
+        graph["envSecretRefName"] = env_secret
     if image:
         graph["type"] = "MODEL"
     else:

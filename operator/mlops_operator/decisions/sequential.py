@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.special import lambertw
-from scipy.stats import norm
+from statistics import NormalDist
 
 Verdict = Literal["better", "non-inferior", "worse", "inconclusive", "insufficient"]
 
@@ -121,6 +120,30 @@ def direction(metric: str, higher_is_better: bool | None = None) -> tuple[bool, 
     return higher_is_better, False
 
 
+_NORMAL = NormalDist()  # the standard normal, from the standard library: scipy costs the operator ~80 MB
+
+
+def lambert_w_lower(x: float) -> float:
+    """W₋₁(x) for −1/e < x < 0, the lower real branch of Lambert W (w·eʷ = x, w ≤ −1), by Halley's method."""
+    if not -1 / math.e < x < 0:
+        raise ValueError(f"x: the lower branch is real only within (-1/e, 0), got {x!r}")
+    if x < -0.25:  # near the branch point: w ≈ −1 + p − p²/3 with p = −sqrt(2(1 + e·x))
+        p = -math.sqrt(2 * (1 + math.e * x))
+        w = -1 + p - p * p / 3
+    else:  # towards 0: w ≈ L1 − L2 + L2/L1 with L1 = log(−x), L2 = log(−L1)
+        l1 = math.log(-x)
+        l2 = math.log(-l1)
+        w = l1 - l2 + l2 / l1
+    for _ in range(100):
+        ew = math.exp(w)
+        f = w * ew - x
+        step = f / (ew * (w + 1) - (w + 2) * f / (2 * w + 2))
+        w -= step
+        if abs(step) <= 1e-15 * abs(w):
+            break
+    return w
+
+
 def tuned_rho(min_effect: float, alpha: float, power: float) -> float:
     """Mixture parameter making the boundary tightest where a fixed test would detect `min_effect`.
 
@@ -131,8 +154,8 @@ def tuned_rho(min_effect: float, alpha: float, power: float) -> float:
     _check_effect(min_effect)
     _check_level("alpha", alpha)
     _check_level("power", power)
-    target = ((norm.ppf(1 - alpha / 2) + norm.ppf(power)) / min_effect) ** 2
-    ratio = float(np.real(-lambertw(-(alpha**2) / math.e, k=-1))) - 1.0
+    target = ((_NORMAL.inv_cdf(1 - alpha / 2) + _NORMAL.inv_cdf(power)) / min_effect) ** 2
+    ratio = -lambert_w_lower(-(alpha**2) / math.e) - 1.0
     return target / ratio
 
 
@@ -251,7 +274,7 @@ def information_needed(min_effect: float, *, alpha: float = 0.05, power: float =
     estimate + radius(I) < 0, so we need min_effect >= radius(I) + z_power / sqrt(I).
     """
     rho = tuned_rho(min_effect, alpha, power)
-    z = norm.ppf(power)
+    z = _NORMAL.inv_cdf(power)
     gap = lambda info: min_effect - float(radius(info, alpha, rho)) - z / math.sqrt(info)  # noqa: E731
     low, high = 1.0, 2.0
     while gap(high) <= 0:

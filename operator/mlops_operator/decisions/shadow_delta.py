@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from typing import Hashable, Literal
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import betaln, xlog1py, xlogy
 
 Kind = Literal["classification", "regression"]
 
@@ -60,6 +58,9 @@ def disagreement_upper(disagreements: int, n: int, alpha: float = 0.05) -> float
         raise ValueError(f"disagreements: must be an integer within [0, n={n}], got {disagreements!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: must be within (0, 1), got {alpha!r}")
+    from scipy.optimize import brentq  # here, not at the top: only shadows with bounds need scipy (~80 MB)
+    from scipy.special import betaln, xlog1py, xlogy
+
     d, threshold = disagreements, math.log(1 / alpha)
 
     def excess(p: float) -> float:  # log Bayes factor against p, minus log(1/alpha)

@@ -24,9 +24,8 @@ import aiohttp.web
 import attrs
 import yaml
 from kmock import KubernetesEmulator
-from kmock._internal import enums, references, rendering
 
-from . import discovery, errors, openapi, protobuf, routing, tables, watching
+from . import discovery, errors, kmock_internals, openapi, protobuf, routing, tables, watching
 from .resources import Registry, ResourceType
 from .selectors import SelectorError
 from .faults import FaultPolicy
@@ -52,16 +51,6 @@ def _is_watch(raw: aiohttp.web.BaseRequest) -> bool:
     return raw.method == "GET" and raw.query.get("watch", "").lower() in ("true", "1")
 
 
-def _action(method: str, path: routing.ResourcePath | None, query: Any) -> enums.action | None:
-    if path is None:
-        return None
-    if method == "GET":
-        return (enums.action.WATCH if query.get("watch", "").lower() in ("true", "1") else
-                enums.action.LIST if path.name is None else enums.action.FETCH)
-    return {"POST": enums.action.CREATE, "PATCH": enums.action.UPDATE, "PUT": enums.action.UPDATE,
-            "DELETE": enums.action.DELETE}.get(method)
-
-
 @attrs.frozen
 class AuditedCall:
     """One API call in RBAC terms: who (User-Agent), verb, group, resource, subresource."""
@@ -83,23 +72,6 @@ def audited_call(raw: aiohttp.web.BaseRequest, path: routing.ResourcePath) -> Au
     }.get(raw.method, raw.method.lower())
     return AuditedCall(raw.headers.get("User-Agent", ""), verb, path.group, path.plural, path.subresource,
                        path.namespace is not None)
-
-
-def _kmock_request(raw: aiohttp.web.BaseRequest, body: bytes) -> rendering.Request:
-    """kmock's request record, built from our router (kmock's parser fails on `/api/v1/namespaces`)."""
-    route = routing.parse(raw.path)
-    path = route.resource if route is not None else None
-    text = body.decode(errors="replace")
-    try:
-        data = json.loads(text) if text else None
-    except ValueError:
-        data = None
-    return rendering.Request(
-        method=raw.method, url=raw.url, params=dict(raw.query), headers=dict(raw.headers), body=body, text=text,
-        data=data, action=_action(raw.method, path, raw.query),
-        resource=references.resource(path.group, path.version, path.plural) if path else None,
-        namespace=path.namespace if path else None, name=path.name if path else None,
-        subresource=path.subresource if path else None, raw_request=raw)
 
 
 @attrs.frozen
@@ -143,22 +115,21 @@ class EmbeddedKubernetes(KubernetesEmulator):
         if self.store is None:
             self.store = ObjectStore(self.registry, history=self.watch_history)
         # Bounded: kmock appends every request here and never forgets (see the module docstring).
-        self._requests = collections.deque(maxlen=self.request_history)  # type: ignore[assignment]
-        self._builtin_reactions = len(self._payloads)
+        self._builtin_reactions = kmock_internals.bound_history(self, self.request_history)
 
     @property
     def retained_requests(self) -> int:
         """How many request records are kept (bounded by `request_history`)."""
-        return len(self._requests)
+        return kmock_internals.retained(self)
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         body = await raw_request.read()
         try:
-            request = _kmock_request(raw_request, body)
-            self._requests.append(request)
+            request = kmock_internals.request_record(raw_request, body)
+            kmock_internals.remember(self, request)
             call = self._record(raw_request, request)
-            if len(self._payloads) > self._builtin_reactions:
-                reacted = await self._react(request)
+            if kmock_internals.has_user_reactions(self, self._builtin_reactions):
+                reacted = await kmock_internals.react(self, self._builtin_reactions, request)
                 if reacted is not None:
                     return reacted
             hook = self.call_hook
@@ -174,7 +145,7 @@ class EmbeddedKubernetes(KubernetesEmulator):
             logger.exception("embedded API failed on %s %s", raw_request.method, raw_request.path_qs)
             return _json(errors.ApiError(500, "InternalError", f"{type(exc).__name__}: {exc}").status(), status=500)
 
-    def _record(self, raw: aiohttp.web.BaseRequest, request: rendering.Request) -> TimedCall | None:
+    def _record(self, raw: aiohttp.web.BaseRequest, request: kmock_internals.Request) -> TimedCall | None:
         if request.resource is None:
             return None
         name = request.name
@@ -184,19 +155,6 @@ class EmbeddedKubernetes(KubernetesEmulator):
                          request.namespace, request.resource.plural, name, request.subresource)
         self.timeline.append(call)
         return call
-
-    async def _react(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
-        """User-declared kmock reactions (fault injection in tests), highest priority first."""
-        user = self._payloads[self._builtin_reactions:]
-        for payload in sorted(user, key=lambda p: tuple(-x for x in p.priorities)):
-            if request in payload._source and not payload._disabled.is_set():
-                try:
-                    return await payload(request)
-                except rendering.ReactionMismatchError:
-                    payload._disabled.set()
-                except NotImplementedError:
-                    pass
-        return None
 
     # -- dispatch -------------------------------------------------------------------------------
 

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from ..api.batchprediction import TERMINAL_PHASES, BatchPredictionSpec
 from ..api.common import GROUP, VERSION, now_rfc3339, to_rfc3339
 from ..api.mlproject import MLProjectSpec
-from ..batch.backend import BatchJob, make_batch_backend
+from ..batch.backend import BatchBackend, BatchJob
 from ..decisions import batch as rules
 from . import loop
-from .config import operator_settings
+from .state import state
 from .status import ready, reject_invalid, write_status
 
 
@@ -25,7 +25,7 @@ def batch_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
 @kopf.daemon(GROUP, VERSION, "batchpredictions", cancellation_timeout=30)
 async def batch_loop(**kwargs: Any) -> None:
     await loop.run(reconcile_batch, kind="BatchPrediction", plural="batchpredictions",
-                   interval=operator_settings().reconcile_interval, **kwargs)
+                   interval=state(kwargs["memo"]).settings.reconcile_interval, **kwargs)
 
 
 def _project(namespace: str, spec: BatchPredictionSpec, projects: Any) -> tuple[dict | None, MLProjectSpec | None]:
@@ -53,15 +53,15 @@ def _job(namespace: str, name: str, run: str, spec: BatchPredictionSpec, project
         drift_threshold=drift.threshold if drift else 0.2)
 
 
-def _backend(spec: BatchPredictionSpec, project: MLProjectSpec | None, kind: str | None = None):
-    settings = operator_settings()
+def _backend(memo: Any, spec: BatchPredictionSpec, project: MLProjectSpec | None, kind: str | None = None):
+    ours = state(memo)
     kind = kind or spec.backend or (project.training.backend if project is not None else None)
-    return make_batch_backend(settings, kind, project.training.kfp if project is not None else None)
+    return BatchBackend.of(ours.backends, ours.settings, kind, project)
 
 
 async def reconcile_batch(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    projects: kopf.Index, runs_by_name: kopf.Index, **_: Any,
+    projects: kopf.Index, runs_by_name: kopf.Index, memo: Any, **_: Any,
 ) -> bool:
     """One turn; True once a one-off BatchPrediction has finished (Succeeded or Failed)."""
     generation = meta.get("generation")
@@ -75,7 +75,7 @@ async def reconcile_batch(
     view, project = _project(namespace, bp, projects)
     current = dict(status.get("current") or {})
     if current.get("name"):
-        return await _follow(name, namespace, body, status, patch, generation, bp, project, current)
+        return await _follow(name, namespace, body, status, patch, generation, bp, project, current, memo)
 
     fire = None
     if scheduled:
@@ -103,7 +103,7 @@ async def reconcile_batch(
         return False
 
     try:
-        backend = _backend(bp, project)
+        backend = _backend(memo, bp, project)
     except ValueError as exc:
         _waiting(body, status, patch, generation, "BackendInvalid", str(exc))
         return False
@@ -122,9 +122,9 @@ async def reconcile_batch(
 
 
 async def _follow(name: str, namespace: str, body: Any, status: Any, patch: kopf.Patch, generation: int | None,
-                  bp: BatchPredictionSpec, project: MLProjectSpec | None, current: dict[str, Any]) -> bool:
+                  bp: BatchPredictionSpec, project: MLProjectSpec | None, current: dict[str, Any], memo: Any) -> bool:
     lineage = current.get("lineage") or {}
-    backend = _backend(bp, project, current.get("backend"))
+    backend = _backend(memo, bp, project, current.get("backend"))
     job = _job(namespace, name, current["name"], bp, project, lineage.get("modelUri") or "", lineage.get("trainingRun"))
     if current.get("runId"):
         outcome = await backend.poll(job, current["runId"])

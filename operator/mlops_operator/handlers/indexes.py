@@ -22,7 +22,8 @@ def runs_by_name(name: str, namespace: str, spec: Any, status: Any, meta: Any, *
 
 @kopf.index(GROUP, VERSION, "mlprojects")
 def projects(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
-    return {(namespace, name): {"spec": dict(spec), "champion": dict(status.get("champion") or {})}}
+    return {(namespace, name): {"spec": dict(spec), "champion": dict(status.get("champion") or {}),
+                                "datasetVersion": status.get("lastDatasetVersion")}}
 
 
 @kopf.index(GROUP, VERSION, "modeldeployments")

@@ -88,7 +88,8 @@ async def run(
 ) -> None:
     """Reconcile `body` every `interval` seconds and on every change, until deleted or stopped.
 
-    `kwargs` are the daemon's other kopf arguments; the kopf indexes among them reach `reconcile`."""
+    `kwargs` are the daemon's other kopf arguments; the kopf indexes among them reach `reconcile`, and so
+    does `memo` (the operator's state is in it, see `state.py`)."""
     s = signals(memo)
     indexes = {key: value for key, value in kwargs.items() if isinstance(value, kopf.Index)}
     stop = asyncio.Event()
@@ -108,7 +109,8 @@ async def run(
                 break
             s.wake.clear()
             snapshot = copy.deepcopy(dict(body))
-            outcome, written_rv = await _turn(reconcile, snapshot, plural, s, logger, indexes, first_failure=not failures)
+            outcome, written_rv = await _turn(reconcile, snapshot, plural, s, logger, {**indexes, "memo": memo},
+                                              first_failure=not failures)
             if outcome == "gone":
                 return
             delay = interval
@@ -151,14 +153,14 @@ async def _set_when(stopped: Any, event: asyncio.Event) -> None:
 
 
 async def _turn(reconcile: Reconcile, body: dict, plural: str, s: Signals, logger: Any,
-                indexes: dict[str, Any], first_failure: bool = True) -> tuple[str, str | None]:
+                extra: dict[str, Any], first_failure: bool = True) -> tuple[str, str | None]:
     """One reconcile and its status write: the outcome ('written', 'unchanged', 'conflict', 'finished',
     'failed' or 'gone') and the resourceVersion the write produced."""
     meta = body["metadata"]
     patch = kopf.Patch()
     work = asyncio.ensure_future(reconcile(
         name=meta["name"], namespace=meta.get("namespace"), body=body, spec=body.get("spec") or {},
-        status=body.get("status") or {}, meta=meta, patch=patch, logger=logger, **indexes))
+        status=body.get("status") or {}, meta=meta, patch=patch, logger=logger, **extra))
     gone = asyncio.ensure_future(s.gone.wait())
     try:
         await asyncio.wait([work, gone], return_when=asyncio.FIRST_COMPLETED)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from typing import Any
 
@@ -23,6 +22,7 @@ from ..api.modeldeployment import (
     SeldonStatus,
     ServedModel,
 )
+from ..decisions import blessed
 from ..decisions.rollout import Observation, advance, served_model
 from ..decisions.seldon import (
     SELDON_API_VERSION,
@@ -36,35 +36,13 @@ from ..decisions.seldon import (
 LOST = "PredictorUnavailable"
 #: Newest stable/shadow answer pairs asked of the monitor for a shadow's delta.
 SHADOW_PAIRS = 2000
-from ..metrics.base import MetricsProvider
 from ..monitor import client as monitor_client
-from ..metrics.select import make_metrics_provider
+from ..training.storage import serving_secret
 from ..telemetry import CANARY_WEIGHT, PREDICTOR_AVAILABLE, QUALITY_ESTIMATE, ROLLBACKS
+from ..telemetry import QUALITY_INTERVAL, QUALITY_ROLLBACKS, SHADOW_DELTA
 from . import loop
 from .status import ready, reject_invalid, write_status
-from .config import operator_settings
-
-
-#: Serving address of each SeldonDeployment as last read by its reconcile (the scrape provider's lookup).
-_addresses: dict[tuple[str, str], str | None] = {}
-
-
-async def _splitter_address(namespace: str, name: str) -> str | None:
-    return _addresses.get((namespace, name))
-
-
-@functools.cache
-def monitor() -> monitor_client.MonitorConfig | None:
-    """Where the monitor is (MLOPS_MONITOR_URL), or None when there is none."""
-    return monitor_client.MonitorConfig.from_env()
-
-
-@functools.cache
-def metrics_provider() -> MetricsProvider:
-    """One provider for the operator's life: the scrape provider keeps the baselines of each step."""
-    settings = operator_settings()
-    return make_metrics_provider(settings.metrics_provider, prometheus_url=settings.prometheus_url,
-                                 address_resolver=_splitter_address)
+from .state import OperatorState, state
 
 
 def resolve_model(
@@ -104,19 +82,21 @@ def readiness(seldon: SeldonStatus | None, predictors: list[str]) -> tuple[froze
 def deployment_event(type: str | None, name: str, namespace: str, body: Any, memo: Any, **_: Any) -> None:
     loop.observe(type, body, memo)
     if type == "DELETED":  # the SeldonDeployment goes with its owner (garbage collection)
-        forget_deployment(namespace, name)
+        forget_deployment(state(memo), namespace, name)
 
 
 @kopf.daemon(GROUP, VERSION, "modeldeployments", cancellation_timeout=30)
 async def deployment_loop(**kwargs: Any) -> None:
     await loop.run(reconcile_deployment, kind="ModelDeployment", plural="modeldeployments",
-                   interval=operator_settings().reconcile_interval, **kwargs)
+                   interval=state(kwargs["memo"]).settings.reconcile_interval, **kwargs)
 
 
 async def reconcile_deployment(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    runs_by_name: kopf.Index, projects: kopf.Index, logger: Any, **_: Any,
+    runs_by_name: kopf.Index, projects: kopf.Index, logger: Any, memo: Any, runs_by_project: Any = None, **_: Any,
 ) -> None:
+    ours = state(memo)
+    monitor = ours.monitor  # where the monitor is, or None when there is none
     generation = meta.get("generation")
     try:
         md = ModelDeploymentSpec.model_validate(dict(spec))
@@ -132,10 +112,13 @@ async def reconcile_deployment(
             patch.status["observedGeneration"] = generation
             patch.status["conditions"] = ready(status, False, "ModelNotReady", why, generation)
             return
+    md = project_challengers(md, namespace, runs_by_project or {}, desired.training_run)
 
     sdep = await kube.get(SELDON_API_VERSION, SELDON_PLURAL, namespace, name)
     seldon = seldon_status(sdep)
-    _addresses[(namespace, name)] = seldon.address if seldon else None
+    if not ours.closed:
+        ours.addresses[(namespace, name)] = seldon.address if seldon else None
+        ours.replicas[(namespace, name)] = md.replicas
     serving = [m.predictor for m in (current.stable, current.candidate) if m is not None]
     if current.tournament is not None and current.tournament.outcome == "running":
         serving += [a.model.predictor for a in current.tournament.challengers if not a.stopped]
@@ -143,7 +126,7 @@ async def reconcile_deployment(
     up, failed = readiness(seldon, serving)
     was_lost = _ready_reason(status) == LOST
     lost = lost_predictors(current.seldon, seldon, serving, still_reported=was_lost)
-    provider = metrics_provider()
+    provider = ours.metrics
     since = from_rfc3339(current.step_started_at) if current.step_started_at else None
     arms: dict[str, ArmMetrics | None] = {"stable": None, "candidate": None}
     for role, model in (("stable", current.stable), ("candidate", current.candidate)):
@@ -152,15 +135,25 @@ async def reconcile_deployment(
                 arms[role] = await provider.arm_metrics(namespace, name, model.predictor, since)
             except Exception as e:  # no measurements is an inconclusive analysis, not a failed reconcile
                 logger.warning("metrics for %s/%s unavailable: %s", role, model.predictor, e)
+    challenger_metrics: dict[str, ArmMetrics | None] = {}
+    if current.tournament is not None and current.tournament.outcome == "running":  # their guardrails
+        started = from_rfc3339(current.tournament.started_at)
+        for arm in current.tournament.challengers:
+            if not arm.stopped and arm.model.predictor in up:
+                try:
+                    challenger_metrics[arm.model.predictor] = await provider.arm_metrics(
+                        namespace, name, arm.model.predictor, started)
+                except Exception as e:  # no measurements: the check is inconclusive
+                    logger.warning("metrics for challenger %s unavailable: %s", arm.model.predictor, e)
 
     annotations = meta.get("annotations") or {}
     bounds = md.strategy.shadow.bounds
     pairs = SHADOW_PAIRS if md.strategy.type == "shadow" and bounds is not None and bounds.is_set() else 0
-    summary = await monitor_client.summary(monitor(), namespace, name, pairs=pairs) if monitor() else None
+    summary = await monitor_client.summary(monitor, namespace, name, pairs=pairs) if monitor else None
     plan = advance(md, current, desired, Observation(
         now=time.time(), ready=up, failed=failed, stable=arms["stable"], candidate=arms["candidate"],
         promote=annotations.get(PROMOTE_ANNOTATION), abort=annotations.get(ABORT_ANNOTATION),
-        monitor=summary,
+        monitor=summary, challenger_metrics=challenger_metrics,
     ), challengers)
 
     manifest = desired_seldon_deployment(
@@ -171,7 +164,8 @@ async def reconcile_deployment(
         implementation=md.server.implementation,
         image=md.server.image,
         labels={"mlops.dev/deployment": name},
-        logger_url=monitor().logger_url if monitor() else None,
+        logger_url=monitor.logger_url if monitor else None,
+        env_secret=serving_secret(ours.settings, _project_spec(projects, namespace, md)),
     )
     if sdep is None:
         await kube.create(SELDON_API_VERSION, SELDON_PLURAL, namespace, manifest)
@@ -182,6 +176,10 @@ async def reconcile_deployment(
         kopf.event(body, type=event.type, reason=event.reason, message=event.message[:1024])
         if event.reason == "RolledBack":
             ROLLBACKS.labels(namespace, name).inc()
+        if event.reason == "RolledBack" and event.cause:
+            quality = md.strategy.analysis.quality
+            metric = quality.metric if event.cause == "quality" and quality else event.cause
+            QUALITY_ROLLBACKS.labels(namespace, name, metric).inc()
     candidate = plan.status.candidate
     CANARY_WEIGHT.labels(namespace, name).set(plan.status.weights.get(candidate.predictor, 0) if candidate else 0)
     export_quality(namespace, name, plan.status)
@@ -203,7 +201,7 @@ async def reconcile_deployment(
                 extra.update(interval=quality.interval, bound=quality.min_effect)
             arms[role] = (arms.get(role) or ArmMetrics()).model_copy(update=extra)
     new["arms"] = {role: m.wire() for role, m in arms.items() if m is not None}
-    new["feedbackAddress"] = monitor().feedback_address if monitor() else None
+    new["feedbackAddress"] = monitor.feedback_address if monitor else None
     if seldon is not None:
         new["seldon"] = seldon.wire()
     for key in ("candidate", "rolledBack", "step", "stepStartedAt", "rolloutStartedAt", "seldon",
@@ -224,16 +222,16 @@ async def reconcile_deployment(
     elif was_lost:
         kopf.event(body, type="Normal", reason="PredictorRecovered", message="every predictor is available again")
     conditions = ready(status, ok, reason, message, generation)
-    if monitor() is not None:
-        conditions = await _drift_conditions(body, status, conditions, md, namespace, name, projects, generation,
-                                             (new.get("stable") or {}).get("predictor"))
+    if monitor is not None:
+        conditions = await _drift_conditions(monitor, body, status, conditions, md, namespace, name, projects,
+                                             generation, (new.get("stable") or {}).get("predictor"))
     new["conditions"] = conditions
     write_status(patch, status, new)
 
 
-async def _drift_conditions(body: Any, status: Any, conditions: list[dict], md: ModelDeploymentSpec, namespace: str,
-                            name: str, projects: kopf.Index, generation: int | None,
-                            stable: str | None) -> list[dict]:
+async def _drift_conditions(monitor: monitor_client.MonitorConfig, body: Any, status: Any, conditions: list[dict],
+                            md: ModelDeploymentSpec, namespace: str, name: str, projects: kopf.Index,
+                            generation: int | None, stable: str | None) -> list[dict]:
     """`Drifted` and `DataQuality` of the stable predictor, judged by the project's drift policy (or the
     defaults), with an Event when either changes."""
     project = next(iter(projects.get((namespace, md.project_ref.name), [])), None) if md.project_ref else None
@@ -241,7 +239,7 @@ async def _drift_conditions(body: Any, status: Any, conditions: list[dict], md: 
         policy = MLProjectSpec.model_validate(project["spec"]).drift if project else DriftPolicy()
     except ValidationError:
         policy = DriftPolicy()
-    report = await monitor_client.drift(monitor(), namespace, name, statistic=policy.statistic,
+    report = await monitor_client.drift(monitor, namespace, name, statistic=policy.statistic,
                                         threshold=policy.threshold, min_rows=policy.window, alpha=policy.alpha)
     current = [Condition.model_validate(c) for c in conditions]
     for type_, (state, reason, message) in drift_policy.deployment_conditions(report, name, stable).items():
@@ -253,30 +251,58 @@ async def _drift_conditions(body: Any, status: Any, conditions: list[dict], md: 
     return [c.wire() for c in current]
 
 
+def _project_spec(projects: Any, namespace: str, md: ModelDeploymentSpec) -> dict | None:
+    project = next(iter(projects.get((namespace, md.project_ref.name), [])), None) if md.project_ref else None
+    return project["spec"] if project else None
+
+
+def project_challengers(md: ModelDeploymentSpec, namespace: str, runs_by_project: Any,
+                        stable_run: str | None) -> ModelDeploymentSpec:
+    """The spec with challengers `fromProject` resolved to the project's last Blessed versions."""
+    if not any(c.from_project for c in md.challengers) or md.project_ref is None:
+        return md
+    runs = list(runs_by_project.get((namespace, md.project_ref.name), []))
+    return md.model_copy(update={"challengers": blessed.expand(md.challengers, runs, stable_run)})
+
+
 def export_quality(namespace: str, name: str, st: ModelDeploymentStatus) -> None:
-    """The quality estimate of each arm of the release in progress, for the dashboard."""
-    QUALITY_ESTIMATE.remove_by_labels({"namespace": namespace, "name": name})
+    """The quality estimate and interval of each arm, and a shadow's delta, of the release in progress."""
+    selector = {"namespace": namespace, "name": name}
+    for gauge in (QUALITY_ESTIMATE, QUALITY_INTERVAL, SHADOW_DELTA):
+        gauge.remove_by_labels(selector)
+    delta = st.shadow_delta
+    if delta is not None and st.candidate is not None and st.strategy == "shadow":
+        for statistic, value in (("disagreement", delta.disagreement), ("disagreement_upper", delta.disagreement_upper),
+                                 ("ks", delta.ks), ("js", delta.js), ("mean_abs_diff", delta.mean_abs_diff)):
+            if value is not None:
+                SHADOW_DELTA.labels(namespace, name, statistic).set(value)
     analysis, t = st.analysis, st.tournament
     if analysis is None:
         return
-    arms: dict[str, float | None] = {}
+    arms: dict[str, tuple[float | None, list[float] | None]] = {}
     if st.candidate is not None:
-        arms = {"stable": analysis.stable.estimate, "candidate": analysis.candidate.estimate}
+        arms = {"stable": (analysis.stable.estimate, None), "candidate": (analysis.candidate.estimate, analysis.interval)}
     elif t is not None and t.outcome == "running":
-        arms = {"stable": analysis.stable.estimate, **{a.name: a.estimate for a in t.challengers if not a.stopped}}
-    for arm, value in arms.items():
+        arms = {"stable": (analysis.stable.estimate, None),
+                **{a.name: (a.estimate, a.interval) for a in t.challengers if not a.stopped}}
+    for arm, (value, interval) in arms.items():
         if value is not None:
             QUALITY_ESTIMATE.labels(namespace, name, arm, analysis.metric).set(value)
+        if interval:
+            QUALITY_INTERVAL.labels(namespace, name, arm, analysis.metric, "lo").set(interval[0])
+            QUALITY_INTERVAL.labels(namespace, name, arm, analysis.metric, "hi").set(interval[1])
 
 
 def _ready_reason(status: Any) -> str | None:
     return next((c.get("reason") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
 
 
-def forget_deployment(namespace: str, name: str) -> None:
+def forget_deployment(ours: OperatorState, namespace: str, name: str) -> None:
     """Drop what this process kept about a deleted deployment."""
-    _addresses.pop((namespace, name), None)
+    ours.addresses.pop((namespace, name), None)
+    ours.replicas.pop((namespace, name), None)
     with contextlib.suppress(KeyError):  # never reconciled by this process
         CANARY_WEIGHT.remove(namespace, name)
     PREDICTOR_AVAILABLE.remove_by_labels({"namespace": namespace, "name": name})
-    QUALITY_ESTIMATE.remove_by_labels({"namespace": namespace, "name": name})
+    for gauge in (QUALITY_ESTIMATE, QUALITY_INTERVAL, SHADOW_DELTA):
+        gauge.remove_by_labels({"namespace": namespace, "name": name})

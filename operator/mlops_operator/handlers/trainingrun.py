@@ -9,12 +9,13 @@ from pydantic import ValidationError
 from ..api.common import GROUP, VERSION, now_rfc3339
 from ..api.mlproject import MLProjectSpec
 from ..api.trainingrun import TERMINAL_PHASES, TrainingRunSpec
+from ..decisions import dataset_version
 from ..decisions.training import approval_verdict, run_verdict
-from ..training.backend import TrainingRequest, make_backend
+from ..training.backend import TrainingRequest
 from ..telemetry import RUNS_COMPLETED
 from . import loop
 from .status import ready, reject_invalid, write_status
-from .config import operator_settings
+from .state import state
 
 
 @kopf.on.event(GROUP, VERSION, "trainingruns")
@@ -25,12 +26,12 @@ def run_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
 @kopf.daemon(GROUP, VERSION, "trainingruns", cancellation_timeout=30)
 async def run_loop(**kwargs: Any) -> None:
     await loop.run(reconcile_run, kind="TrainingRun", plural="trainingruns",
-                   interval=operator_settings().reconcile_interval, **kwargs)
+                   interval=state(kwargs["memo"]).settings.reconcile_interval, **kwargs)
 
 
 async def reconcile_run(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    projects: kopf.Index, **_: Any,
+    projects: kopf.Index, memo: Any, **_: Any,
 ) -> bool:
     """One turn; True once the run is finished (Blessed, Rejected or Failed): its loop then ends."""
     generation = meta.get("generation")
@@ -52,9 +53,18 @@ async def reconcile_run(
         return _wait(patch, status, generation, "ProjectInvalid",
                      f"spec.projectRef.name: MLProject {run.project_ref.name!r} has an invalid spec")
 
+    version = run.dataset_version or project.dataset.version
+    if version == dataset_version.LATEST:  # a run made by hand: the version the project resolved last
+        version = project_view.get("datasetVersion")
+        if not version:
+            return _wait(patch, status, generation, "DatasetVersionUnresolved",
+                         f"spec.datasetVersion: MLProject {run.project_ref.name!r} has not resolved its latest "
+                         f"dataset version yet; set spec.datasetVersion or wait")
     if run.dataset is not None:  # a snapshot (e.g. live rows and labels for a drift retrain): same schema and target
-        project = project.model_copy(update={"dataset": project.dataset.model_copy(
-            update={"uri": run.dataset.uri, "format": run.dataset.format})})
+        dataset = {"uri": run.dataset.uri, "format": run.dataset.format}
+    else:  # the project's data at this run's version
+        dataset = {"uri": dataset_version.concrete_uri(project.dataset.uri, version)}
+    project = project.model_copy(update={"dataset": project.dataset.model_copy(update={**dataset, "version": version})})
 
     if phase == "AwaitingApproval":
         verdict = approval_verdict(project.approval, run.approval, now_rfc3339())
@@ -70,11 +80,12 @@ async def reconcile_run(
         namespace=namespace,
         run_name=name,
         project=project,
-        dataset_version=run.dataset_version or project.dataset.version,
+        dataset_version=version,
         champion_run=champion.get("trainingRun"),
         champion_model_uri=champion.get("modelUri"),
     )
-    backend = make_backend(operator_settings(), project)
+    settings = state(memo).settings
+    backend = state(memo).backends.for_project(settings, project)
     if pipeline.get("runId"):
         outcome = await backend.poll(request, pipeline["runId"])
     else:
@@ -82,7 +93,7 @@ async def reconcile_run(
         patch.status["startTime"] = status.get("startTime") or now_rfc3339()
         if outcome.run_id:
             kopf.event(body, type="Normal", reason="PipelineSubmitted",
-                       message=f"run {outcome.run_id} on {project.training.backend or operator_settings().training_backend}")
+                       message=f"run {outcome.run_id} on {project.training.backend or settings.training_backend}")
 
     attempts = int(pipeline.get("attempts") or 0) + (0 if pipeline.get("runId") else 1)
     fields = dict(outcome.status or {})

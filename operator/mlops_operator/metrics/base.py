@@ -22,6 +22,10 @@ class MetricsProvider(Protocol):
         """(records, labelled) the monitor counted for the predictor, or None where its series are not seen."""
         ...
 
+    async def close(self) -> None:
+        """Release HTTP sessions; called once when the operator stops (kopf cleanup)."""
+        ...
+
 
 def arm_metrics_from_counts(requests: float, errors: float, p95_seconds: float | None,
                             mirrored: float | None) -> ArmMetrics:

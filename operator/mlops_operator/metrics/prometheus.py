@@ -48,6 +48,18 @@ class PrometheusMetricsProvider:
         self._min_window = max(1, int(min_window_seconds))
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        """One HTTP session for the provider's life; `close()` ends it."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -102,8 +114,8 @@ class PrometheusMetricsProvider:
     async def arm_metrics(self, namespace: str, deployment: str, predictor: str, since: float | None) -> ArmMetrics:
         now = self._clock()
         qs = self.queries(namespace, deployment, predictor, since, now)
-        async with aiohttp.ClientSession(timeout=self._timeout) as session:
-            values = {k: await self.query(session, q, now) for k, q in qs.items()}
+        session = self.session()
+        values = {k: await self.query(session, q, now) for k, q in qs.items()}
         return arm_metrics_from_counts(
             values["requests"] or 0.0,
             values["errors"] or 0.0,
@@ -114,9 +126,9 @@ class PrometheusMetricsProvider:
     async def recorded(self, namespace: str, deployment: str, predictor: str) -> tuple[int, int] | None:
         """The monitor's records and labelled counts, as Prometheus scraped them."""
         sel = ",".join(f'{k}="{v}"' for k, v in zip(names.MONITOR_LABELS, (namespace, deployment, predictor)))
-        async with aiohttp.ClientSession(timeout=self._timeout) as session:
-            records = await self.query(session, f"sum({names.MONITOR_RECORDS}{{{sel}}})", self._clock())
-            labelled = await self.query(session, f"sum({names.MONITOR_LABELLED}{{{sel}}})", self._clock())
+        session = self.session()
+        records = await self.query(session, f"sum({names.MONITOR_RECORDS}{{{sel}}})", self._clock())
+        labelled = await self.query(session, f"sum({names.MONITOR_LABELLED}{{{sel}}})", self._clock())
         if records is None:
             return None
         return int(records), int(labelled or 0)

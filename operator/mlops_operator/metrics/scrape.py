@@ -5,7 +5,8 @@ an address resolver the caller provides (`kubernetes_address_resolver` reads it 
 http Kubernetes API such as the embedded one). Counters are cumulative, so the provider keeps
 a short history of what it saw and answers "since" from the last snapshot taken at or before
 that moment; series created after `since` (their `_created` stamp) count from zero, and a
-counter that went down (splitter restarted) resets the baseline.
+counter that went down (splitter restarted) resets the baseline. On a cluster the same bookkeeping
+reads Seldon Core's executors instead (`mlops_operator.metrics.executor`).
 """
 from __future__ import annotations
 
@@ -101,7 +102,10 @@ def parse_recorded(text: str, namespace: str, deployment: str, predictor: str) -
 
 
 class ScrapeMetricsProvider:
-    """MetricsProvider over the local splitter's `/metrics` (and the monitor's, for records and labels)."""
+    """MetricsProvider over the local splitter's `/metrics` (and the monitor's, for records and labels).
+
+    Subclasses read another exposition by overriding `snapshot()` (`executor.ExecutorScrapeMetricsProvider`:
+    Seldon Core's executors on a cluster); the baselines "since a moment" are kept here for all."""
 
     def __init__(self, resolve_address: AddressResolver, *, history: int = 512,
                  clock: Callable[[], float] = time.time, timeout: float = 5.0, monitor_url: str | None = None):
@@ -111,24 +115,45 @@ class ScrapeMetricsProvider:
         self._history_len = history
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._restarted: dict[tuple[str, str, str], float] = {}
+
+    async def fetch(self, url: str) -> str:
+        """The text at `url` (one HTTP session for the provider's life; `close()` ends it)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        async with self._session.get(url) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"GET {url} answered {resp.status}")
+            return await resp.text()
 
     async def scrape(self, url: str) -> str:
-        async with aiohttp.ClientSession(timeout=self._timeout) as session:
-            async with session.get(url.rstrip("/") + "/metrics") as resp:
-                if resp.status != 200:
-                    raise RuntimeError(f"GET {url}/metrics answered {resp.status}")
-                return await resp.text()
+        return await self.fetch(url.rstrip("/") + "/metrics")
 
-    async def arm_metrics(self, namespace: str, deployment: str, predictor: str, since: float | None) -> ArmMetrics:
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def snapshot(self, namespace: str, deployment: str, predictor: str, now: float) -> Snapshot:
+        """The predictor's cumulative counts now, from the splitter in front of the SeldonDeployment."""
         address = await self._resolve(namespace, deployment)
         if not address:
             raise LookupError(f"SeldonDeployment {namespace}/{deployment} has no status.address.url yet")
+        return parse_snapshot(await self.scrape(address), namespace, deployment, predictor, now)
+
+    async def arm_metrics(self, namespace: str, deployment: str, predictor: str, since: float | None) -> ArmMetrics:
         now = self._clock()
-        current = parse_snapshot(await self.scrape(address), namespace, deployment, predictor, now)
+        current = await self.snapshot(namespace, deployment, predictor, now)
         key = (namespace, deployment, predictor)
         history = self._history.setdefault(key, collections.deque(maxlen=self._history_len))
         if history and current.went_down_from(history[-1]):
-            history.clear()  # the splitter restarted: older snapshots belong to another life
+            # The source restarted: older snapshots belong to another life, and the new counters began
+            # after our last look (the executor's exposition has no `_created` stamp to say so itself).
+            self._restarted[key] = history[-1].time
+            history.clear()
+        if current.created is None and key in self._restarted:
+            current.created = self._restarted[key]
         base = self._baseline(history, current, since)
         history.append(current)
         delta = current.minus(base)

@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="requests per drift window (env MLOPS_MONITOR_DRIFT_WINDOW)")
     p.add_argument("--drift-seconds", type=float, default=float(os.environ.get("MLOPS_MONITOR_DRIFT_SECONDS", 300)),
                    help="a drift window also closes this many seconds after its first request (0: by count only)")
+    p.add_argument("--export-root", default=os.environ.get("MLOPS_MONITOR_EXPORT_ROOT") or None,
+                   help="where dataset snapshots go: a directory or an s3:// prefix the training pods can read "
+                        "(default: <data-dir>/exports; env MLOPS_MONITOR_EXPORT_ROOT)")
     return p
 
 
@@ -54,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir=args.data_dir, token_file=args.token_file, host=args.host, port=args.port,
         retention_hours=args.retention_hours, max_body_bytes=args.max_body_bytes,
         compact_interval=args.compact_interval, join_timeout=args.join_timeout, log_port=args.log_port,
-        drift_window=args.drift_window, drift_seconds=args.drift_seconds or None,
+        drift_window=args.drift_window, drift_seconds=args.drift_seconds or None, export_root=args.export_root,
     )))
     return 0
 

@@ -26,6 +26,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from mlops_components import locations
+
 from . import cloudevents, export, feedback
 from .drift import DriftTracker
 from .slices import error_slices
@@ -54,6 +56,9 @@ class Settings:
     #: Drift windows: a window closes at this many requests or this many seconds after its first one.
     drift_window: int = 500
     drift_seconds: float | None = 300.0
+    #: Where dataset snapshots go: a directory or, on a cluster, an s3:// prefix the training pods can read
+    #: (credentials and endpoint from the standard environment, as for every storage access). None: data_dir/exports.
+    export_root: str | None = None
 
 
 def _error(status: int, field: str, message: str) -> web.Response:
@@ -229,15 +234,20 @@ class Monitor:
         if fmt not in ("csv", "parquet"):
             raise export.ExportError("format", f"must be csv or parquet, got {fmt!r}")
         since, until = _time(body, "since"), _time(body, "until")
+        mix = export.MixWith.parse(body.get("mixWith"))
         rows = self.store.rows(body["namespace"], body["deployment"], since, until)
         table = export.frame(rows, target, include)
         if table.empty:
             raise export.ExportError("deployment", "no recorded rows to export (labelled ones unless includeUnlabelled)")
-        directory = self.settings.data_dir / "exports" / body["namespace"] / body["deployment"]
+        live, labelled = len(table), int(table[target].notna().sum())
+        if mix is not None:
+            table = await asyncio.to_thread(export.mixed, table, mix, target)
+        root = self.settings.export_root or str(self.settings.data_dir / "exports")
+        directory = locations.join(root, body["namespace"], body["deployment"])
         uri, digest = await asyncio.to_thread(export.write, table, directory, fmt)
         return web.json_response({"uri": uri, "digest": digest, "format": fmt,
                                   "rows": len(table), "columns": list(map(str, table.columns)),
-                                  "labelled": int(table[target].notna().sum())}, status=201)
+                                  "liveRows": live, "labelled": labelled, "mixedRows": len(table) - live}, status=201)
 
     async def _summary(self, request: web.Request) -> web.Response:
         namespace, deployment = request.query.get("namespace"), request.query.get("deployment")

@@ -67,20 +67,26 @@ class ArmCounts:
     labelled: int
 
 
+async def _get_json(cfg: MonitorConfig, path: str, params: dict[str, str], timeout: float) -> dict[str, Any] | None:
+    """GET a monitor endpoint; None (and one warning) when the monitor cannot be asked."""
+    what = f"monitor {path.strip('/')} of {params.get('namespace')}/{params.get('deployment')}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+            async with session.get(f"{cfg.url}{path}", params=params, headers=cfg.headers()) as resp:
+                if resp.status != 200:
+                    log.warning("%s: HTTP %s", what, resp.status)
+                    return None
+                return await resp.json()
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        log.warning("%s failed: %s", what, exc)
+        return None
+
+
 async def summary(cfg: MonitorConfig, namespace: str, deployment: str, *, pairs: int = 0,
                   timeout: float = 5.0) -> dict[str, Any] | None:
     """GET /summary, or None when the monitor cannot be asked."""
     params = {"namespace": namespace, "deployment": deployment, "pairs": str(pairs)}
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
-            async with session.get(f"{cfg.url}/summary", params=params, headers=cfg.headers()) as resp:
-                if resp.status != 200:
-                    log.warning("monitor summary of %s/%s: HTTP %s", namespace, deployment, resp.status)
-                    return None
-                return await resp.json()
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-        log.warning("monitor summary of %s/%s failed: %s", namespace, deployment, exc)
-        return None
+    return await _get_json(cfg, "/summary", params, timeout)
 
 
 async def arm_counts(cfg: MonitorConfig | None, namespace: str, deployment: str,
@@ -109,25 +115,28 @@ async def drift(cfg: MonitorConfig, namespace: str, deployment: str, *, statisti
     """GET /drift: the latest drift verdict per predictor under this policy, or None when the monitor cannot be asked."""
     params = {"namespace": namespace, "deployment": deployment, "statistic": statistic, "threshold": str(threshold),
               "minRows": str(min_rows), "alpha": str(alpha)}
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
-            async with session.get(f"{cfg.url}/drift", params=params, headers=cfg.headers()) as resp:
-                if resp.status != 200:
-                    log.warning("monitor drift of %s/%s: HTTP %s", namespace, deployment, resp.status)
-                    return None
-                return await resp.json()
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-        log.warning("monitor drift of %s/%s failed: %s", namespace, deployment, exc)
-        return None
+    return await _get_json(cfg, "/drift", params, timeout)
+
+
+async def slices(cfg: MonitorConfig, namespace: str, deployment: str, *, min_rows: int = 20, top: int = 5,
+                 since: float | None = None, timeout: float = 10.0) -> dict[str, Any] | None:
+    """GET /slices: per predictor, its live error and the feature bins where it fails most."""
+    params = {"namespace": namespace, "deployment": deployment, "minRows": str(min_rows), "top": str(top)}
+    if since is not None:
+        params["since"] = str(since)
+    return await _get_json(cfg, "/slices", params, timeout)
 
 
 async def export(cfg: MonitorConfig, namespace: str, deployment: str, target: str, *, fmt: str = "csv",
-                 since: float | None = None, timeout: float = 60.0) -> tuple[dict[str, Any] | None, str]:
-    """POST /export of labelled live rows (recorded from `since`, epoch seconds): (the snapshot {uri, digest,
-    rows, labelled, ...}, "") or (None, why)."""
+                 since: float | None = None, mix_with: dict[str, str] | None = None,
+                 timeout: float = 60.0) -> tuple[dict[str, Any] | None, str]:
+    """POST /export of labelled live rows (recorded from `since`, epoch seconds), with the dataset `mix_with`
+    ({uri, format}) added if given: (the snapshot {uri, digest, rows, labelled, ...}, "") or (None, why)."""
     body: dict[str, Any] = {"namespace": namespace, "deployment": deployment, "target": target, "format": fmt}
     if since is not None:
         body["since"] = since
+    if mix_with is not None:
+        body["mixWith"] = mix_with
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
             async with session.post(f"{cfg.url}/export", json=body, headers=cfg.headers()) as resp:

@@ -7,17 +7,23 @@ training). The digest is the one the training components' ingest computes
 (`mlops_components.datasets.digest`: sha256 of the canonical CSV of the table as read back), so
 a TrainingRun's lineage names the same digest the export returned. Snapshots are never
 overwritten: the file name carries the time and the digest.
+
+The destination is a directory path or, on a cluster, an s3:// prefix (mlops_components.locations, the
+same storage layer and settings as the pipelines'), so a TrainingRun's pods can read the snapshot.
 """
 from __future__ import annotations
 
+import io
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from mlops_components import datasets
+from mlops_components import datasets, locations
+from mlops_components.locations import S3Config
 
 from . import payloads
 
@@ -47,18 +53,56 @@ def frame(rows: list[dict[str, Any]], target: str, include_unlabelled: bool) -> 
     return pd.DataFrame.from_records(records)
 
 
-def write(table: pd.DataFrame, directory: Path, fmt: str) -> tuple[str, str]:
-    """Write the snapshot; returns (file:// URI, digest as ingest computes it)."""
+@dataclass(frozen=True)
+class MixWith:
+    """Training data to add to the live rows (an MLProject's dataset at a version), so a retrain does not
+    forget what the live window did not show."""
+
+    uri: str
+    format: str = "csv"
+
+    @classmethod
+    def parse(cls, value: Any) -> "MixWith | None":
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not isinstance(value.get("uri"), str) or not value["uri"]:
+            raise ExportError("mixWith.uri", "required, the dataset URI to mix in")
+        fmt = value.get("format", "csv")
+        if fmt not in ("csv", "parquet"):
+            raise ExportError("mixWith.format", f"must be csv or parquet, got {fmt!r}")
+        return cls(value["uri"], fmt)
+
+
+def mixed(live: pd.DataFrame, mix: MixWith, target: str) -> pd.DataFrame:
+    """The live rows followed by the training data's rows, in the live table's columns."""
+    try:
+        training = datasets.load(mix.uri, mix.format, target)
+    except (locations.StorageError, OSError, ValueError) as exc:
+        raise ExportError("mixWith.uri", f"cannot read {mix.uri}: {exc}") from None
+    missing = [c for c in live.columns if c not in training.columns]
+    if missing:
+        raise ExportError("mixWith.uri", f"{mix.uri} lacks the columns {', '.join(map(str, missing))}")
+    return pd.concat([live, training[list(live.columns)]], ignore_index=True)
+
+
+def write(table: pd.DataFrame, directory: Path | str, fmt: str, storage: S3Config | None = None) -> tuple[str, str]:
+    """Write the snapshot under `directory` (a path, file:// or s3:// prefix); returns (URI, digest as ingest computes it)."""
     if fmt not in ("csv", "parquet"):
         raise ExportError("format", f"must be csv or parquet, got {fmt!r}")
-    directory.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    tmp = directory / f".{stamp}.{fmt}.tmp"
+    buffer = io.BytesIO()
     if fmt == "csv":
-        table.to_csv(tmp, index=False, lineterminator="\n")
+        table.to_csv(buffer, index=False, lineterminator="\n")
     else:
-        table.to_parquet(tmp, index=False)
-    digest = datasets.digest(datasets.parse(tmp.read_bytes(), fmt))
-    path = directory / f"{stamp}-{digest.split(':')[1][:12]}.{fmt}"
-    tmp.replace(path)
-    return path.resolve().as_uri(), digest
+        table.to_parquet(buffer, index=False)
+    data = buffer.getvalue()
+    digest = datasets.digest(datasets.parse(data, fmt))
+    name = f"{stamp}-{digest.split(':')[1][:12]}.{fmt}"
+    root = str(directory)
+    if locations.scheme(root) in ("", "file"):
+        path = locations.local_path(root) / name
+        locations.write_bytes(str(path), data)  # atomic: a reader never sees half a snapshot
+        return path.resolve().as_uri(), digest
+    uri = locations.join(root, name)
+    locations.write_bytes(uri, data, storage)
+    return uri, digest

@@ -11,6 +11,9 @@ Prometheus treats as a counter reset.
   mlops_monitor_labelled_total{...}                                      records with a label
   mlops_monitor_labelled_rows_total{...,outcome="correct"|"incorrect"}    classification
   mlops_monitor_error_sum / _abs_error_sum / _squared_error_sum{...}     regression (prediction - label)
+  mlops_monitor_quartic_error_sum{...}                                   regression, (prediction - label)^4
+  mlops_monitor_log_loss_rows_total{...}                                 classification rows with probabilities
+  mlops_monitor_log_loss_sum / _log_loss_squared_sum{...}                their -log p(label), p clipped at 1e-15
   mlops_monitor_predictions_total{...,class}                             predicted classes
   mlops_monitor_prediction_score_bucket{...,le}                          regression predictions (the +Inf
                                                                          bucket is the count; buckets below 0
@@ -48,7 +51,14 @@ class StoreCollector:
         outcomes = CounterMetricFamily("mlops_monitor_labelled_rows", "Labelled rows by outcome (classification).", labels=LABELS + ["outcome"])
         errors = {name: GaugeMetricFamily(f"mlops_monitor_{name}", f"Sum over labelled rows of {what} (regression).", labels=LABELS)
                   for name, what in (("error_sum", "prediction - label"), ("abs_error_sum", "|prediction - label|"),
-                                     ("squared_error_sum", "(prediction - label)^2"))}
+                                     ("squared_error_sum", "(prediction - label)^2"),
+                                     ("quartic_error_sum", "(prediction - label)^4"))}
+        errors.update({name: GaugeMetricFamily(f"mlops_monitor_{name}", f"Sum over labelled rows with class "
+                                               f"probabilities of {what} (classification).", labels=LABELS)
+                       for name, what in (("log_loss_sum", "-log p(label)"),
+                                          ("log_loss_squared_sum", "(log p(label))^2"))})
+        fam["log_loss_rows"] = CounterMetricFamily("mlops_monitor_log_loss_rows", "Labelled rows with class "
+                                                   "probabilities (their log loss is summed).", labels=LABELS)
         classes = CounterMetricFamily("mlops_monitor_predictions", "Predicted classes.", labels=LABELS + ["class"])
         scores = HistogramMetricFamily("mlops_monitor_prediction_score", "Regression predictions.", labels=LABELS)
         bins = CounterMetricFamily("mlops_monitor_feature_bin", "Input values per training-reference bin.", labels=LABELS + ["feature", "bin"])

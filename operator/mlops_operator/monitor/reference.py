@@ -16,6 +16,8 @@ from typing import Any
 
 from mlops_components import locations
 
+from . import payloads
+
 log = logging.getLogger(__name__)
 
 OTHER = "other"
@@ -28,6 +30,7 @@ class Reference:
     numeric: dict[str, list[float]] = field(default_factory=dict)
     categorical: dict[str, frozenset[str]] = field(default_factory=dict)
     task: str | None = None
+    classes: tuple[str, ...] | None = None  # signature.json's, in predict_proba's column order
 
     def bin(self, feature: str, value: Any) -> str | None:
         """The bin label of one value, or None for a feature the reference does not know."""
@@ -55,7 +58,9 @@ def parse(document: dict[str, Any], signature: dict[str, Any] | None = None) -> 
             numeric[name] = edges
         elif entry.get("kind") == "categorical":
             categorical[name] = frozenset(str(k) for k in (entry.get("frequencies") or {}))
-    return Reference(numeric, categorical, (signature or {}).get("task"))
+    classes = (signature or {}).get("classes")
+    return Reference(numeric, categorical, (signature or {}).get("task"),
+                     tuple(payloads.class_name(c) for c in classes) if isinstance(classes, list) else None)
 
 
 class References:

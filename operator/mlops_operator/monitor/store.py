@@ -67,6 +67,8 @@ class Info:
     task: str | None = None
     has_request: bool = False
     predictions: list[Any] | None = None
+    probabilities: list[list[float]] | None = None  # class probabilities, when the answer had them (log loss)
+    classes: tuple[str, ...] | None = None  # the model's classes in column order (its signature)
     outcome: payloads.Outcome | None = None  # its current contribution to the counts
 
 
@@ -83,6 +85,10 @@ class Counts:
     error_sum: float = 0.0
     abs_error_sum: float = 0.0
     squared_error_sum: float = 0.0
+    quartic_error_sum: float = 0.0
+    log_loss_rows: int = 0
+    log_loss_sum: float = 0.0
+    log_loss_squared_sum: float = 0.0
     classes: collections.Counter = field(default_factory=collections.Counter)
     scores: collections.Counter = field(default_factory=collections.Counter)  # bucket bound -> count
     score_sum: float = 0.0
@@ -97,10 +103,15 @@ class Counts:
         self.error_sum += sign * o.error_sum
         self.abs_error_sum += sign * o.abs_error_sum
         self.squared_error_sum += sign * o.squared_error_sum
+        self.quartic_error_sum += sign * o.quartic_error_sum
+        self.log_loss_rows += sign * o.log_loss_rows
+        self.log_loss_sum += sign * o.log_loss_sum
+        self.log_loss_squared_sum += sign * o.log_loss_squared_sum
 
     def merge(self, other: "Counts") -> None:
         for name in ("records", "responses", "labelled", "rows", "correct", "incorrect", "error_sum",
-                     "abs_error_sum", "squared_error_sum", "score_sum", "unbinned"):
+                     "abs_error_sum", "squared_error_sum", "quartic_error_sum", "log_loss_rows", "log_loss_sum",
+                     "log_loss_squared_sum", "score_sum", "unbinned"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.classes.update(other.classes)
         self.scores.update(other.scores)
@@ -209,6 +220,8 @@ class Store:
             if info.predictions is not None:
                 return False
             info.predictions = payloads.predictions(event.body) or []
+            info.probabilities = payloads.probabilities(event.body)
+            info.classes = reference.classes if reference is not None else None
             info.task = info.task or payloads.task_of(event.body)
             counts.responses += 1
             self._count_predictions(counts, info)
@@ -253,7 +266,7 @@ class Store:
     def _rejudge(self, key: Key, info: Info) -> None:
         """Bring the record's labelled contribution in line with its label and predictions."""
         label = self.labels.get(key[3])
-        new = payloads.outcome(info.predictions, label[0], info.task) if label else None
+        new = payloads.outcome(info.predictions, label[0], info.task, info.probabilities, info.classes) if label else None
         if new == info.outcome:
             return
         counts = self.counts[(*key[:3], hour_of(info.time))]
@@ -399,6 +412,8 @@ class Store:
                 "records": c.records, "responses": c.responses, "labelled": c.labelled, "rows": c.rows,
                 "correct": c.correct, "incorrect": c.incorrect, "errorSum": c.error_sum,
                 "absErrorSum": c.abs_error_sum, "squaredErrorSum": c.squared_error_sum,
+                "quarticErrorSum": c.quartic_error_sum, "logLossRows": c.log_loss_rows,
+                "logLossSum": c.log_loss_sum, "logLossSquaredSum": c.log_loss_squared_sum,
             }
         for key, info in self.infos.items():
             if key[:2] == (namespace, deployment) and key[2] in predictors:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mlops_operator.api.mlproject import MLProjectSpec
-from mlops_operator.settings import Settings
 
 if TYPE_CHECKING:
     from .pipeline import CompiledPipeline
+    from .storage import StorageSettings
 
 OutcomeState = Literal["Pending", "Running", "Succeeded", "Failed", "Lost"]
 FINAL_STATES: frozenset[str] = frozenset({"Succeeded", "Failed"})
@@ -67,7 +67,8 @@ class PipelineJob(Protocol):
 
     def remote_output(self, artifact_root: str) -> str: ...  # output_uri on the kfp backend
 
-    def compile(self, output_uri: str, image: str | None) -> "CompiledPipeline": ...  # ValueError: not buildable
+    def compile(self, output_uri: str, image: str | None,
+                storage: "StorageSettings | None" = None) -> "CompiledPipeline": ...  # ValueError: not buildable
 
 
 @dataclass(frozen=True)
@@ -92,21 +93,23 @@ class TrainingJob:
     def remote_output(self, artifact_root: str) -> str:
         return f"{artifact_root}/{self.request.namespace}/{self.request.run_name}"
 
-    def inputs(self, output_uri: str, image: str | None):
+    def inputs(self, output_uri: str, image: str | None, storage: "StorageSettings | None" = None):
         from .pipeline import PipelineInputs
 
         request = self.request
-        extra = {"image": image} if image else {}
+        extra: dict[str, Any] = {"image": image} if image else {}
+        if storage is not None:
+            extra["storage"] = storage
         return PipelineInputs(
             project=request.project, run_name=request.run_name, dataset_version=request.version(),
             champion_model_uri=request.champion_model_uri, champion_run=request.champion_run,
             output_uri=output_uri, **extra,
         )
 
-    def compile(self, output_uri: str, image: str | None) -> "CompiledPipeline":
+    def compile(self, output_uri: str, image: str | None, storage: "StorageSettings | None" = None) -> "CompiledPipeline":
         from .pipeline import compile_pipeline
 
-        return compile_pipeline(self.inputs(output_uri, image))
+        return compile_pipeline(self.inputs(output_uri, image, storage))
 
 
 class TrainingBackend(Protocol):
@@ -122,46 +125,3 @@ def compose_status(pipeline: dict[str, Any], result: dict[str, Any] | None) -> d
         if result and result.get(key) is not None:
             status[key] = result[key]
     return status
-
-
-_backends: dict[tuple, TrainingBackend] = {}
-
-
-def make_backend(settings: Settings, project: MLProjectSpec, artifact_root: str | None = None) -> TrainingBackend:
-    """The backend the project asks for (training.backend), else the operator's default.
-
-    Backends are shared per configuration, so the local backend keeps track of the runner
-    processes it started across reconciliations, and the KFP backend reuses its client.
-    """
-    kind = project.training.backend or settings.training_backend
-    if kind == "local":
-        from .local_backend import LocalBackend
-
-        key: tuple = ("local", str(settings.data_dir), settings.components_image)
-        if key not in _backends:
-            _backends[key] = LocalBackend(data_dir=settings.data_dir, image=settings.components_image)
-        return _backends[key]
-    if kind == "kfp":
-        from .kfp_backend import KfpBackend
-
-        backend = KfpBackend.from_settings(settings, project, artifact_root=artifact_root)
-        key = ("kfp", backend.endpoint, backend.experiment, backend.namespace, backend.image,
-               backend.artifact_root, str(backend.package_dir))
-        return _backends.setdefault(key, backend)
-    raise ValueError(f"training.backend: unknown backend {kind!r}; use local or kfp")
-
-
-def shared_backend(key: tuple, factory: Callable[[], TrainingBackend]) -> TrainingBackend:
-    """The backend kept under `key` (made once): other pipelines (batch scoring) share the training ones."""
-    if key not in _backends:
-        _backends[key] = factory()
-    return _backends[key]
-
-
-def shutdown_backends() -> None:
-    """Stop local runner processes started by this operator process (for a clean exit and tests)."""
-    for backend in list(_backends.values()):
-        terminate = getattr(backend, "terminate", None)
-        if terminate is not None:
-            terminate()
-    _backends.clear()

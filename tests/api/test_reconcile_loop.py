@@ -243,3 +243,62 @@ def test_kopf_internals_still_where_we_expect_them() -> None:
     assert [h.requires_finalizer for h in spawning._handlers] == [True]
     assert kopf_internals.drop_spawning_finalizers(registry) == 1
     assert [h.requires_finalizer for h in spawning._handlers] == [False]
+
+
+async def test_another_objects_change_wakes_the_loop_at_once_and_not_after_it_ended(world: World) -> None:
+    """What a SeldonDeployment's watch event does for its ModelDeployment (handlers/indexes.seldon_changed)."""
+    from mlops_operator.handlers.state import MEMO_KEY, OperatorState
+    from mlops_operator.settings import Settings
+
+    ours = OperatorState(settings=Settings(), monitor=None, metrics=None)  # type: ignore[arg-type]
+    world.memo[MEMO_KEY] = ours
+    turns: list[float] = []
+
+    async def reconcile(**_):
+        turns.append(asyncio.get_running_loop().time())
+
+    task, stopped = start(world, reconcile, interval=3600)  # only a wake-up can bring a second turn
+    await asyncio.sleep(0.05)
+    assert len(turns) == 1 and ("tests", "ns", "m") in ours.loops
+    loop.wake(world.memo, "tests", "ns", "m")
+    await asyncio.sleep(0.05)
+    assert len(turns) == 2
+    loop.wake(world.memo, "tests", "ns", "other")  # no loop of that name: nothing happens
+    world.deliver("DELETED", world.body)
+    await asyncio.wait_for(task, 1)
+    assert ("tests", "ns", "m") not in ours.loops
+    loop.wake(world.memo, "tests", "ns", "m")  # after the end: no turn, no error
+    await asyncio.sleep(0.05)
+    assert len(turns) == 2
+    stopped.event.set()
+
+
+async def test_a_wake_up_never_runs_a_turn_on_state_older_than_our_own_write(world: World) -> None:
+    """Woken by another object before its status write came back, the loop still waits for the write."""
+    from mlops_operator.handlers.state import MEMO_KEY, OperatorState
+    from mlops_operator.settings import Settings
+
+    world.memo[MEMO_KEY] = OperatorState(settings=Settings(), monitor=None, metrics=None)  # type: ignore[arg-type]
+    held: list[dict] = []
+    deliver = world.deliver
+    world.deliver = lambda kind, body: held.append(body)  # the watch is slow: our write has not come back yet
+    seen: list[int] = []
+
+    async def reconcile(status, patch, **_):
+        seen.append(status.get("count", 0))
+        patch.status["count"] = status.get("count", 0) + 1
+
+    task, stopped = start(world, reconcile, interval=3600)
+    await asyncio.sleep(0.05)
+    assert seen == [0] and len(held) == 1
+    loop.wake(world.memo, "tests", "ns", "m")  # ends the wait between turns; the loop now waits for its write
+    await asyncio.sleep(0.05)
+    loop.wake(world.memo, "tests", "ns", "m")  # another wake-up while it waits for the write
+    await asyncio.sleep(0.05)
+    assert seen == [0]  # no turn on the snapshot from before our own write
+    world.deliver = deliver
+    deliver("MODIFIED", held.pop())
+    await asyncio.sleep(0.05)
+    assert seen == [0, 1]  # the woken turn runs once the write is seen, and sees it
+    stopped.event.set()
+    await asyncio.wait_for(task, 1)

@@ -3,33 +3,14 @@ speaking KFP's v2beta1 REST API that really executes the compiled IR. An API out
 shows as a condition and an event, is retried, and never creates a second run."""
 from __future__ import annotations
 
-import asyncio
-import threading
 
 import pytest
 
-from tests.training.kfp_fake import FakeKfp
+from tests.training.kfp_fake import FakeKfp, ThreadedKfp
 
 from .harness import Kube, ThreadedDevCluster, error_lines, status
 
 pytestmark = pytest.mark.e2e
-
-
-class ThreadedFakeKfp:
-    def __init__(self, workdir):
-        self.fake = FakeKfp(workdir, execute=True)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    def __enter__(self) -> FakeKfp:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(30)
-        return self.fake
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(60)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 PROJECT = {
@@ -41,7 +22,7 @@ PROJECT = {
 
 
 def test_an_outage_is_retried_visibly_and_creates_exactly_one_run(tmp_path):
-    with ThreadedFakeKfp(tmp_path / "kfp") as kfp:
+    with ThreadedKfp(FakeKfp(tmp_path / "kfp", execute=True)) as kfp:
         kfp.outage = 10_000  # every API call fails until the test lifts it
         env = {"MLOPS_TRAINING_BACKEND": "kfp", "MLOPS_KFP_ENDPOINT": kfp.url,
                "MLOPS_ARTIFACT_ROOT": (tmp_path / "artifacts").as_uri()}

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.e2e
 NEEDED_ELSEWHERE = {
     ("mlops.dev", "trainingruns", "get"): "reading back a TrainingRun whose create met 409 AlreadyExists "
                                           "(a retry, or a second replica)",
+    ("machinelearning.seldon.io", "seldondeployments", "get"): "reading back a SeldonDeployment whose create met "
+                                                               "409 (the watch index had not delivered it yet)",
 }
 
 

@@ -14,9 +14,7 @@ settle quickly and no pipeline process runs (training itself is tested elsewhere
 """
 from __future__ import annotations
 
-import asyncio
 import copy
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,7 +26,7 @@ from kubernetes import client
 from pydantic import ValidationError
 
 from tests.e2e.harness import Kube, ThreadedDevCluster, error_lines
-from tests.training.kfp_fake import FakeKfp
+from tests.training.kfp_fake import FakeKfp, ThreadedKfp
 
 from .specs import PLURALS, fuzzed_object
 from .test_schema_consistency import MODELS, check_explained
@@ -53,23 +51,6 @@ class FailingKfp(FakeKfp):
             if run["state"] == "PENDING":
                 self.finish(run_id, "FAILED", failed_task="ingest", message="fuzz: no cluster here")
         return response
-
-
-class ThreadedKfp:
-    def __init__(self, workdir):
-        self.fake = FailingKfp(workdir)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    def __enter__(self) -> FakeKfp:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(30)
-        return self.fake
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(60)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
 
 
 def generate(kind: str, count: int) -> list[dict[str, Any]]:
@@ -115,7 +96,7 @@ def generated() -> dict[str, list[dict[str, Any]]]:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, generated):
     workdir = tmp_path_factory.mktemp("fuzz")
-    with ThreadedKfp(workdir / "kfp") as kfp:
+    with ThreadedKfp(FailingKfp(workdir / "kfp")) as kfp:
         env = {"MLOPS_TRAINING_BACKEND": "kfp", "MLOPS_KFP_ENDPOINT": kfp.url,
                "MLOPS_ARTIFACT_ROOT": (workdir / "artifacts").as_uri()}
         with ThreadedDevCluster(workdir / "dev", examples=None, env=env) as c:

@@ -64,9 +64,9 @@ def _pick(objects: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
 
 
 def base_files() -> dict[Path, str]:
-    """The kustomize base: the chart's default (cluster-wide, standalone) install."""
+    """The kustomize base: the chart's default (cluster-wide, standalone) install, train-only (see render.TRAIN_ONLY)."""
     objects = render_chart({})
-    source = "charts/mlops-operator (default values)"
+    source = "charts/mlops-operator (default values, training.local.trainOnly=true)"
     base = MANIFESTS_DIR / "base"
     return {
         base / "serviceaccount.yaml": _dump(_pick(objects, "ServiceAccount"), source),

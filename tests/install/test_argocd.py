@@ -78,7 +78,7 @@ def test_application_points_at_the_chart():
     source = app["spec"]["source"]
     assert source["repoURL"] == "https://github.com/mlops-dev/mlops-operator.git"
     assert (REPO_ROOT / source["path"]) == CHART_DIR
-    objects = render_chart(source["helm"]["valuesObject"], namespace=app["spec"]["destination"]["namespace"])
+    objects = render_chart(source["helm"]["valuesObject"], namespace=app["spec"]["destination"]["namespace"], exact=True)
     assert validate_all(objects, chart_crds())
 
 
@@ -98,5 +98,5 @@ def test_applicationset_elements_render():
         values = helm.parse_set_string(",".join(sets))
         if element["watchNamespaces"]:
             values["watchNamespaces"] = element["watchNamespaces"].split(",")
-        objects = render_chart(values)
+        objects = render_chart(values, exact=True)
         assert validate_all(objects, chart_crds()), element["name"]

@@ -8,7 +8,7 @@ import pytest
 from mlops_operator.settings import Settings
 
 from .rbac import allows
-from .render import by_kind, one, render_chart
+from .render import by_kind, chart_notes, one, render_chart
 
 MINIO = {"storage": {"endpoint": "http://minio-service.kubeflow:9000", "secretName": "mlpipeline-s3"},
          "training": {"backend": "kfp", "kfp": {"endpoint": "http://ml-pipeline.kubeflow:8888"}}}
@@ -72,6 +72,7 @@ def _monitor_container(objects) -> dict:
 def test_with_storage_the_monitor_writes_its_snapshots_where_pipeline_pods_read_them():
     monitor = _monitor_container(render_chart({**MINIO, "monitor": {"enabled": True}}))
     assert "--export-root=s3://mlpipeline/mlops-operator/monitor-exports" in monitor["args"]
+    assert "--archive-root=s3://mlpipeline/mlops-operator/monitor-records" in monitor["args"]
     env = {e["name"]: e for e in monitor["env"]}
     assert env["MLOPS_S3_ENDPOINT"]["value"] == "http://minio-service.kubeflow:9000"
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
@@ -80,4 +81,14 @@ def test_with_storage_the_monitor_writes_its_snapshots_where_pipeline_pods_read_
     chosen = _monitor_container(render_chart({**MINIO, "monitor": {"enabled": True, "exportRoot": "s3://lake/x"}}))
     assert "--export-root=s3://lake/x" in chosen["args"]
     plain = _monitor_container(render_chart({"monitor": {"enabled": True}}))
-    assert not any(a.startswith("--export-root") for a in plain["args"]) and "env" not in plain
+    assert not any(a.startswith(("--export-root", "--archive-root")) for a in plain["args"]) and "env" not in plain
+
+
+def test_the_bare_defaults_are_refused_naming_what_to_set():
+    """Local training without object storage could never serve what it trains (issue 12, item 5)."""
+    with pytest.raises(helm.HelmError, match=r"training.backend=local without object storage .* "
+                                             r"training.local.trainOnly=true"):
+        render_chart({}, exact=True)
+    assert render_chart({"training": {"local": {"trainOnly": True}}}, exact=True)
+    assert render_chart({"storage": {"endpoint": "http://minio-service.kubeflow:9000"}}, exact=True)
+    assert "NONE (training.local.trainOnly)" in chart_notes({"training": {"local": {"trainOnly": True}}})

@@ -6,12 +6,14 @@ SignatureDoesNotMatch. The keys it hands out are random per server.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,3 +83,16 @@ def start(log: Path) -> S3Server:
     key = iam.create_access_key(UserName="mlops")["AccessKey"]
     iam.put_user_policy(UserName="mlops", PolicyName="all", PolicyDocument=json.dumps(ALLOW_ALL))
     return S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"], process)
+
+
+@contextlib.contextmanager
+def running(log: Path, *buckets: str) -> Iterator[S3Server]:
+    """A moto server for the block, with these buckets made."""
+    server = start(log)
+    try:
+        for bucket in buckets:
+            server.make_bucket(bucket)
+        yield server
+    finally:
+        server.stop()
+

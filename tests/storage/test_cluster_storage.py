@@ -11,13 +11,11 @@ no key value shows anywhere.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from mlops_operator.serving.model_server import ModelServer
 from tests.e2e.harness import Kube, ThreadedDevCluster, error_lines, status
 from tests.serving.seldon_schema import errors_of, peer_validator
 from tests.storage import s3server
-from tests.training.kfp_fake import FakeKfp
+from tests.training.kfp_fake import FakeKfp, ThreadedKfp
 
 pytestmark = pytest.mark.e2e
 
@@ -56,32 +54,6 @@ def project(name: str, dataset: str, storage: dict | None = None) -> dict:
     if storage:
         spec["storage"] = storage
     return {"apiVersion": "mlops.dev/v1alpha1", "kind": "MLProject", "metadata": {"name": name}, "spec": spec}
-
-
-class ThreadedKfp:
-    def __init__(self, fake: FakeKfp):
-        self.fake = fake
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    def __enter__(self) -> FakeKfp:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(30)
-        return self.fake
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(60)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-
-@pytest.fixture
-def s3(tmp_path):
-    server = s3server.start(tmp_path / "moto.log")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def finished(obj: dict) -> bool:

@@ -56,12 +56,8 @@ def test_http_sources_cannot_say_what_is_latest():
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    server = s3server.start(tmp_path_factory.mktemp("moto") / "moto.log")
-    server.make_bucket("lake")
-    try:
+    with s3server.running(tmp_path_factory.mktemp("moto") / "moto.log", "lake") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_s3_keys_resolve_and_a_failing_store_keeps_the_last_version_with_its_code(s3, monkeypatch):

@@ -9,7 +9,6 @@ from mlops_operator.settings import Settings
 from mlops_operator.training.backend import TrainingRequest
 from mlops_operator.training.backends import Backends
 from mlops_operator.training.local_backend import LocalBackend
-from tests.storage import s3server
 from tests.training.training_helpers import run_to_completion
 
 BACKENDS = Backends()
@@ -19,15 +18,6 @@ pytestmark = pytest.mark.e2e
 IRIS = {"dataset": {"uri": "sklearn:iris", "version": "v1", "target": "target"},
         "candidates": [{"name": "lr", "estimator": "LogisticRegression", "hyperparameters": {"max_iter": [500]}}],
         "metric": {"name": "accuracy", "minimum": 0.8}}
-
-
-@pytest.fixture
-def s3(tmp_path):
-    server = s3server.start(tmp_path / "moto.log")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_without_storage_models_stay_in_the_run_directory(tmp_path):

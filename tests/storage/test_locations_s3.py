@@ -12,12 +12,8 @@ from tests.storage import s3server
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    server = s3server.start(tmp_path_factory.mktemp("moto") / "moto.log")
-    server.make_bucket("lake")
-    try:
+    with s3server.running(tmp_path_factory.mktemp("moto") / "moto.log", "lake") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -10,11 +10,13 @@ Secret entries named by the kfp-kubernetes platform spec (`secretAsEnv`), read t
 (a Secret's name -> its decoded data; the tests read the embedded API). The runner process itself
 gets no object-store credentials, so a step that reads or writes s3:// proves the IR's wiring.
 """
+import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -198,3 +200,23 @@ class FakeKfp:
 
     def created_runs(self) -> int:
         return len(self.runs)
+
+
+class ThreadedKfp:
+    """Runs a FakeKfp on its own event loop in a thread, for tests whose operator runs in another process."""
+
+    def __init__(self, fake: FakeKfp):
+        self.fake = fake
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeKfp:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(30)
+        return self.fake
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(60)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+

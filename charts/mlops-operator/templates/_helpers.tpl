@@ -68,6 +68,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail "training.kfp.endpoint is required when training.backend=kfp" }}
 {{- end }}
 {{- $storage := or .Values.storage.secretName .Values.storage.endpoint }}
+{{- if and (eq .Values.training.backend "local") (not $storage) (not .Values.training.local.trainOnly) }}
+{{- fail "training.backend=local without object storage keeps models in the operator pod, where Seldon's pods cannot load them: set storage.endpoint and storage.secretName (README: Object storage), or training.backend=kfp with storage, or training.local.trainOnly=true to train without serving" }}
+{{- end }}
 {{- if and (or (eq .Values.training.backend "kfp") $storage) (not (hasPrefix "s3://" (.Values.training.kfp.artifactRoot | default ""))) }}
 {{- fail (printf "training.kfp.artifactRoot must be an s3:// prefix when training.backend=kfp or storage is configured (task and Seldon pods cannot read %q)" .Values.training.kfp.artifactRoot) }}
 {{- end }}

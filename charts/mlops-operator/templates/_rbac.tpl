@@ -40,11 +40,11 @@ Each rule names the API calls the operator makes; no wildcard verbs or resources
 
 {{/* Serving: SeldonDeployments live beside their ModelDeployment (owner references stay in one namespace). */}}
 {{- define "mlops-operator.rules.serving" -}}
-# One SeldonDeployment per ModelDeployment: read, create, patch. The garbage collector deletes it
+# One SeldonDeployment per ModelDeployment: read (watched into an index), create, patch. The garbage collector deletes it
 # with its owner, so no delete.
 - apiGroups: ["machinelearning.seldon.io"]
   resources: ["seldondeployments"]
-  verbs: ["get", "create", "patch"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 {{- end }}
 
 {{/* Rules on cluster-scoped objects: always a ClusterRole. */}}

@@ -16,7 +16,7 @@ class _QuietRoutine(logging.Filter):
     reconcile loop (one line per watch event was a tenth of the operator's CPU at 1,000 objects)."""
 
     ROUTINE = ("Timer ", "Handler 'project_event'", "Handler 'run_event'", "Handler 'deployment_event'",
-               "Handler 'batch_event'")
+               "Handler 'batch_event'", "Handler 'seldon_changed'")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.INFO:

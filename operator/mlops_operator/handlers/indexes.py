@@ -6,7 +6,9 @@ from typing import Any
 import kopf
 
 from ..api.common import GROUP, VERSION
+from ..decisions.seldon import SELDON_GROUP, SELDON_VERSION
 from ..decisions.project import RunSummary
+from . import loop
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
@@ -46,3 +48,16 @@ def deployments_by_project(name: str, namespace: str, spec: Any, status: Any, **
         "name": name, "predictor": stable.get("predictor"), "trainingRun": stable.get("trainingRun"),
         "promotedAt": decision.get("time") if str(decision.get("action", "")).lower().startswith("promot") else None,
     }}
+
+
+@kopf.index(SELDON_GROUP, SELDON_VERSION, "seldondeployments")
+def seldon_deployments(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
+    """The SeldonDeployments (ours are named as their ModelDeployment): read without a GET per reconcile."""
+    return {(namespace, name): {"metadata": {"name": name, "namespace": namespace},
+                                "spec": dict(spec), "status": dict(status)}}
+
+
+@kopf.on.event(SELDON_GROUP, SELDON_VERSION, "seldondeployments")
+def seldon_changed(namespace: str, name: str, memo: Any, **_) -> None:
+    """A SeldonDeployment changed (e.g. a predictor crashed): its ModelDeployment's loop looks now, not at its interval."""
+    loop.wake(memo, "modeldeployments", namespace, name)

@@ -31,6 +31,7 @@ import kopf
 from .. import kube
 from ..decisions.mergepatch import merge_apply
 from ..telemetry import HANDLER_ERRORS, RECONCILE_LOOPS
+from .state import MEMO_KEY
 from .status import ready
 
 #: A reconcile turn: kopf-style keyword arguments in, True when the object needs no more turns.
@@ -68,6 +69,20 @@ def observe(event_type: str | None, body: Any, memo: Any) -> None:
     s.changed.set()
 
 
+def _registry(memo: Any) -> dict | None:
+    """The operator-wide table of running loops (None when the operator's state is not in the memo)."""
+    ours = memo.get(MEMO_KEY) if hasattr(memo, "get") else None
+    return ours.loops if ours is not None else None
+
+
+def wake(memo: Any, plural: str, namespace: str | None, name: str) -> None:
+    """Make the loop of another object take a turn now (no-op when it has none)."""
+    registry = _registry(memo)
+    s = registry.get((plural, namespace or "", name)) if registry is not None else None
+    if s is not None:
+        s.wake.set()  # not `changed`: that says the object itself changed, which a turn waits for after its write
+
+
 def backoff(failures: int, interval: float) -> float:
     """Seconds before retrying a turn that raised: doubling from the interval, capped, with jitter."""
     return min(MAX_BACKOFF, interval * 2 ** min(failures - 1, 10)) * random.uniform(0.8, 1.2)
@@ -97,6 +112,10 @@ async def run(
     based_on: str | None = None  # resourceVersion our last status write started from
     failures = 0
     RECONCILE_LOOPS.labels(kind).inc()
+    registry = _registry(memo)
+    key = (plural, body["metadata"].get("namespace") or "", body["metadata"]["name"])
+    if registry is not None:
+        registry[key] = s
     try:
         while not stop.is_set() and not s.gone.is_set():
             # Wait until our last write came back through the watch, so this turn sees it.
@@ -132,6 +151,8 @@ async def run(
     finally:
         RECONCILE_LOOPS.labels(kind).dec()
         stop_waiter.cancel()
+        if registry is not None and registry.get(key) is s:
+            del registry[key]
 
 
 async def _report_failing(body: dict, plural: str, failures: int, delay: float, logger: Any) -> None:

@@ -93,7 +93,8 @@ async def deployment_loop(**kwargs: Any) -> None:
 
 async def reconcile_deployment(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    runs_by_name: kopf.Index, projects: kopf.Index, logger: Any, memo: Any, runs_by_project: Any = None, **_: Any,
+    runs_by_name: kopf.Index, projects: kopf.Index, seldon_deployments: kopf.Index, logger: Any, memo: Any,
+    runs_by_project: Any = None, **_: Any,
 ) -> None:
     ours = state(memo)
     monitor = ours.monitor  # where the monitor is, or None when there is none
@@ -114,7 +115,7 @@ async def reconcile_deployment(
             return
     md = project_challengers(md, namespace, runs_by_project or {}, desired.training_run)
 
-    sdep = await kube.get(SELDON_API_VERSION, SELDON_PLURAL, namespace, name)
+    sdep = next(iter(seldon_deployments.get((namespace, name), [])), None)  # from the watch: no GET per turn
     seldon = seldon_status(sdep)
     if not ours.closed:
         ours.addresses[(namespace, name)] = seldon.address if seldon else None

@@ -31,6 +31,9 @@ class OperatorState:
     replicas: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Training and batch-scoring backends, one per configuration.
     backends: Backends = field(default_factory=Backends)
+    #: The watch signals of every running reconcile loop, by (plural, namespace, name): another object's
+    #: change can wake it (a SeldonDeployment's status wakes its ModelDeployment).
+    loops: dict[tuple[str, str, str], Any] = field(default_factory=dict)
     #: Set by close(): a reconcile still finishing during shutdown must not put anything back.
     closed: bool = False
 
@@ -55,6 +58,7 @@ class OperatorState:
         await self.metrics.close()
         self.backends.close()
         self.addresses.clear()
+        self.loops.clear()
         self.replicas.clear()
 
 

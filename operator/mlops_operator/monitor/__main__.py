@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export-root", default=os.environ.get("MLOPS_MONITOR_EXPORT_ROOT") or None,
                    help="where dataset snapshots go: a directory or an s3:// prefix the training pods can read "
                         "(default: <data-dir>/exports; env MLOPS_MONITOR_EXPORT_ROOT)")
+    p.add_argument("--archive-root", default=os.environ.get("MLOPS_MONITOR_ARCHIVE_ROOT") or None,
+                   help="also copy every Parquet file of records and labels here (an s3:// prefix; env "
+                        "MLOPS_MONITOR_ARCHIVE_ROOT): an archive beyond the retention and the volume")
     return p
 
 
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         retention_hours=args.retention_hours, max_body_bytes=args.max_body_bytes,
         compact_interval=args.compact_interval, join_timeout=args.join_timeout, log_port=args.log_port,
         drift_window=args.drift_window, drift_seconds=args.drift_seconds or None, export_root=args.export_root,
+        archive_root=args.archive_root,
     )))
     return 0
 

@@ -59,6 +59,8 @@ class Settings:
     #: Where dataset snapshots go: a directory or, on a cluster, an s3:// prefix the training pods can read
     #: (credentials and endpoint from the standard environment, as for every storage access). None: data_dir/exports.
     export_root: str | None = None
+    #: Where every Parquet file of records and labels is also copied (an s3:// prefix), None: nowhere.
+    archive_root: str | None = None
 
 
 def _error(status: int, field: str, message: str) -> web.Response:
@@ -69,7 +71,7 @@ class Monitor:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.store = Store(settings.data_dir, retention_hours=settings.retention_hours,
-                           join_timeout=settings.join_timeout)
+                           join_timeout=settings.join_timeout, archive_root=settings.archive_root)
         self.tokens = TokenFile(settings.token_file)
         self.drift = DriftTracker(window_size=settings.drift_window, window_seconds=settings.drift_seconds)
         self.store.on_event = self.drift.observe

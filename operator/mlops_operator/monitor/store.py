@@ -32,6 +32,8 @@ from typing import Any, Iterable, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mlops_components import locations
+
 from . import payloads
 from .cloudevents import Event
 from .reference import References
@@ -131,8 +133,13 @@ class Pending:
 
 class Store:
     def __init__(self, data_dir: Path, *, retention_hours: float = 24 * 7, join_timeout: float = 300.0,
-                 references: References | None = None):
+                 references: References | None = None, archive_root: str | None = None):
         self.data_dir = Path(data_dir)
+        #: Where each Parquet file is also copied (an s3:// prefix on a cluster), through the one storage layer:
+        #: the local files stay the monitor's own copy; the archive outlives retention and the volume.
+        self.archive_root = archive_root
+        self.unarchived: list[Path] = []
+        self._archive_failing = False
         self.retention_hours = retention_hours
         self.join_timeout = join_timeout
         self.references = references or References()
@@ -337,12 +344,34 @@ class Store:
             if carry:
                 await self.wal.append(*carry)
             self._seq += 1
-            await asyncio.to_thread(self._write_parquet, self._seq, ready, labels)
+            written = await asyncio.to_thread(self._write_parquet, self._seq, ready, labels)
             for path in old:
                 path.unlink(missing_ok=True)
+            if self.archive_root:
+                self.unarchived += written
+                await asyncio.to_thread(self._archive)
             return len(ready)
 
-    def _write_parquet(self, seq: int, ready: list[Pending], labels: list[tuple[str, Any, float]]) -> None:
+    def _archive(self) -> None:
+        """Copy new Parquet files to the archive; what fails is tried again at the next compaction."""
+        while self.unarchived:
+            path = self.unarchived[0]
+            uri = locations.join(self.archive_root, *path.relative_to(self.data_dir).parts)
+            try:
+                if path.exists():  # retention may have removed it meanwhile
+                    locations.write_bytes(uri, path.read_bytes())
+            except (locations.StorageError, OSError) as exc:
+                if not self._archive_failing:  # once per outage, not at every compaction
+                    log.warning("archiving record files to %s failed, retrying at each compaction: %s",
+                                self.archive_root, exc)
+                self._archive_failing = True
+                return
+            self.unarchived.pop(0)
+        if self._archive_failing:
+            log.info("archive at %s caught up", self.archive_root)
+            self._archive_failing = False
+
+    def _write_parquet(self, seq: int, ready: list[Pending], labels: list[tuple[str, Any, float]]) -> list[Path]:
         partitions: dict[tuple[str, str, str, str], list[dict[str, Any]]] = collections.defaultdict(list)
         for p in ready:
             e = p.event
@@ -353,15 +382,18 @@ class Store:
                 "request": json.dumps(p.request) if p.has_request else None,
                 "response": json.dumps(p.response) if p.has_response else None,
             })
+        written = []
         for i, ((ns, dep, pred, hour), rows) in enumerate(sorted(partitions.items())):
             directory = self.data_dir / "records" / f"namespace={ns}" / f"deployment={dep}" / f"predictor={pred}" / f"hour={hour}"
-            _write_table(pa.Table.from_pylist(rows, schema=RECORD_SCHEMA), directory / f"part-{seq:08d}-{i:04d}.parquet")
+            written.append(directory / f"part-{seq:08d}-{i:04d}.parquet")
+            _write_table(pa.Table.from_pylist(rows, schema=RECORD_SCHEMA), written[-1])
         by_hour: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
         for request_id, label, at in labels:
             by_hour[hour_of(at)].append({"request_id": request_id, "label": json.dumps(label), "at": at})
         for hour, rows in by_hour.items():
-            _write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA),
-                         self.data_dir / "labels" / f"hour={hour}" / f"part-{seq:08d}.parquet")
+            written.append(self.data_dir / "labels" / f"hour={hour}" / f"part-{seq:08d}.parquet")
+            _write_table(pa.Table.from_pylist(rows, schema=LABEL_SCHEMA), written[-1])
+        return written
 
     def remove_expired(self, now: float | None = None) -> int:
         """Delete hour partitions older than the retention, on disk and in memory; returns how many."""

@@ -116,10 +116,7 @@ class KfpBackend:
     async def _access(self, job: PipelineJob, check: bool) -> S3Config | TrainingOutcome:
         """The operator's credentials (from the Secret) and, before a submit, proof the output location answers."""
         try:
-            s3 = await self.storage.load(job.namespace)
-            if check:
-                await asyncio.to_thread(locations.check_reachable, self.output_uri(job), s3)
-            return s3
+            return await self.storage.reach(job.namespace, self.output_uri(job), check)
         except (StorageSecretError, StorageError) as exc:
             return self._storage_outcome(exc)
 

@@ -97,10 +97,7 @@ class LocalBackend:
         if not self.artifact_root:
             return S3Config()
         try:
-            s3 = await self.storage.load(job.namespace)
-            if check:
-                await asyncio.to_thread(locations.check_reachable, self.output_uri(job), s3)
-            return s3
+            return await self.storage.reach(job.namespace, self.output_uri(job), check)
         except (StorageSecretError, StorageError) as exc:
             return self._storage_outcome(job, exc)
 

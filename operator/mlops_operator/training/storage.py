@@ -91,6 +91,14 @@ class StorageSettings:
             return self.config()
         return self.config(await asyncio.to_thread(read_credentials, namespace, self.secret_name))
 
+    async def reach(self, namespace: str, uri: str, check: bool) -> S3Config:
+        """The operator's credentials for `uri` and, when `check` (before a submit), proof that the store answers
+        there: StorageSecretError or locations.StorageError naming the cause otherwise."""
+        s3 = await self.load(namespace)
+        if check:
+            await asyncio.to_thread(locations.check_reachable, uri, s3)
+        return s3
+
     def env_with(self, credentials: S3Config) -> dict[str, str]:
         """Environment of a local pipeline process: the step env plus the credentials (never written to disk)."""
         env = self.step_env()

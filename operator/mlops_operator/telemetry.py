@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import Counter, Gauge, start_http_server
+from collections import Counter as Tally
+
+from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
+from prometheus_client.core import GaugeMetricFamily
 
 ROLLBACKS = Counter("mlops_modeldeployment_rollbacks", "Releases rolled back.", ["namespace", "name"])
 RUNS_COMPLETED = Counter("mlops_trainingrun_completed", "TrainingRuns finished, by phase.",
@@ -18,16 +21,9 @@ PREDICTOR_AVAILABLE = Gauge("mlops_modeldeployment_predictor_available",
                             "1 while a serving predictor has an available replica, 0 once it was lost.",
                             ["namespace", "name", "predictor"])
 RECONCILE_LOOPS = Gauge("mlops_reconcile_loops", "Objects with a running reconcile loop.", ["kind"])
-TASKS = Gauge("mlops_operator_asyncio_tasks", "asyncio tasks in the operator (a leak shows as growth).")
 CHAMPION_METRIC = Gauge("mlops_mlproject_champion_metric", "The champion's value of the project metric.",
                         ["namespace", "project", "metric"])
 
-def serve(port: int) -> None:
-    """Expose /metrics; port 0 means off (the embedded dev cluster runs several operators' worth)."""
-    loop = asyncio.get_running_loop()
-    TASKS.set_function(lambda: len(asyncio.all_tasks(loop)))
-    if port:
-        start_http_server(port)
 DRIFT_STATISTIC = Gauge("mlops_mlproject_drift_statistic",
                         "Drift statistics of the top features of a project's deployments (latest window).",
                         ["namespace", "project", "deployment", "feature", "statistic"])
@@ -53,3 +49,37 @@ SHADOW_DELTA = Gauge("mlops_modeldeployment_shadow_delta",
 QUALITY_ROLLBACKS = Counter("mlops_modeldeployment_quality_rollbacks",
                             "Releases rolled back on quality: worse with confidence, no verdict by maxDuration, or a "
                             "shadow beyond its bounds.", ["namespace", "name", "metric"])
+
+
+class TaskCollector:
+    """asyncio tasks of the operator's loop, in total and by coroutine, so that a leak names itself."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def collect(self):
+        if self.loop is None:
+            return
+        names = Tally(_coroutine_name(t) for t in list(asyncio.all_tasks(self.loop)))
+        yield GaugeMetricFamily("mlops_operator_asyncio_tasks", "asyncio tasks in the operator (a leak shows as growth).",
+                                value=sum(names.values()))
+        by_coroutine = GaugeMetricFamily("mlops_operator_asyncio_tasks_by_coroutine",
+                                         "asyncio tasks in the operator by the coroutine they run.", labels=["coroutine"])
+        for name, count in sorted(names.items()):
+            by_coroutine.add_metric([name], count)
+        yield by_coroutine
+
+
+def _coroutine_name(task: asyncio.Task) -> str:
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", type(coro).__name__)
+
+
+TASKS = TaskCollector()
+REGISTRY.register(TASKS)
+
+
+def serve(port: int) -> None:
+    """Expose /metrics; port 0 means off (the embedded dev cluster runs several operators' worth)."""
+    TASKS.loop = asyncio.get_running_loop()
+    if port:
+        start_http_server(port)

@@ -46,16 +46,38 @@ def kube(cluster) -> Kube:
     return Kube(cluster.kubeconfig)
 
 
-def metric(cluster, name: str, labels: str = "") -> float:
+def metrics_text(cluster) -> str:
     deadline = time.monotonic() + 60
     while True:
         try:
-            text = requests.get(cluster.metrics_url, timeout=5).text
-            break
+            return requests.get(cluster.metrics_url, timeout=5).text
         except requests.ConnectionError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def tasks_by_coroutine(cluster) -> dict[str, float]:
+    prefix = 'mlops_operator_asyncio_tasks_by_coroutine{coroutine="'
+    return {line[len(prefix):].split('"}')[0]: float(line.rsplit(" ", 1)[1])
+            for line in metrics_text(cluster).splitlines() if line.startswith(prefix)}
+
+
+def settled_tasks(cluster) -> dict[str, float]:
+    """The operator's tasks once its start-up is over: its watches start after it serves metrics, and
+    the per-object workers of what they list first exit after kopf's idle timeout (5 s), so the tasks
+    by coroutine must be the same in reads a second apart for longer than that."""
+    reads, stable_for = [tasks_by_coroutine(cluster)], 8
+    deadline = time.monotonic() + 90
+    while len(reads) < stable_for or any(r != reads[-1] for r in reads[-stable_for:]):
+        assert time.monotonic() < deadline, f"the operator's tasks did not settle: {reads[-stable_for:]}"
+        time.sleep(1)
+        reads.append(tasks_by_coroutine(cluster))
+    return reads[-1]
+
+
+def metric(cluster, name: str, labels: str = "") -> float:
+    text = metrics_text(cluster)
     for line in text.splitlines():
         if line.startswith(name + (("{" + labels + "}") if labels else " ")):
             return float(line.rsplit(" ", 1)[1])
@@ -87,8 +109,9 @@ def wait_quiet_and_check(cluster, names: set[str], deleted_at: float) -> None:
 
 
 def test_each_kind_deleted_mid_lifecycle_leaves_nothing_behind(cluster, kube, tmp_path):
-    baseline = metric(cluster, "mlops_operator_asyncio_tasks")
-    assert baseline > 0
+    before = settled_tasks(cluster)
+    baseline = sum(before.values())
+    assert baseline > 0 and metric(cluster, "mlops_operator_asyncio_tasks") == baseline, before
 
     # ModelDeployment, serving: its SeldonDeployment must not come back.
     uri = make_model(tmp_path / "zombie-model")
@@ -123,7 +146,8 @@ def test_each_kind_deleted_mid_lifecycle_leaves_nothing_behind(cluster, kube, tm
         assert metric(cluster, "mlops_reconcile_loops", f'kind="{kind}"') == 0, kind
     deadline = time.monotonic() + 30  # kopf's per-object workers exit after an idle timeout
     while (tasks := metric(cluster, "mlops_operator_asyncio_tasks")) > baseline:
-        assert time.monotonic() < deadline, f"{tasks} asyncio tasks, {baseline} before the objects existed"
+        assert time.monotonic() < deadline, (f"{tasks} asyncio tasks, {baseline} before the objects existed; "
+                                             f"now {tasks_by_coroutine(cluster)}, before {before}")
         time.sleep(1)
 
 

@@ -244,6 +244,25 @@ def test_kopf_internals_still_where_we_expect_them() -> None:
     assert kopf_internals.drop_spawning_finalizers(registry) == 1
     assert [h.requires_finalizer for h in spawning._handlers] == [False]
 
+    @kopf.index("mlops.dev", "v1alpha1", "things", registry=registry)
+    def plain(**_) -> dict:
+        return {}
+
+    assert {h.fn for h in kopf_internals.registered_handlers(registry)} == {daemon, plain}
+
+
+def test_every_handler_of_the_operator_is_a_coroutine() -> None:
+    """kopf runs plain functions in its thread pool: a thread hop per watch event, and a loop's
+    asyncio.Event set from a thread (handlers/indexes.py)."""
+    import inspect
+
+    import mlops_operator.handlers  # noqa: F401  (registers the handlers)
+
+    handlers = [h for h in kopf_internals.registered_handlers() if h.fn.__module__.startswith("mlops_operator.")]
+    assert len(handlers) >= 15  # kopf's own (its login fallback) are not ours
+    plain = [h.id for h in handlers if not inspect.iscoroutinefunction(h.fn)]
+    assert not plain, f"kopf would run these in threads: {plain}"
+
 
 async def test_another_objects_change_wakes_the_loop_at_once_and_not_after_it_ended(world: World) -> None:
     """What a SeldonDeployment's watch event does for its ModelDeployment (handlers/indexes.seldon_changed)."""
@@ -302,3 +321,39 @@ async def test_a_wake_up_never_runs_a_turn_on_state_older_than_our_own_write(wor
     assert seen == [0, 1]  # the woken turn runs once the write is seen, and sees it
     stopped.event.set()
     await asyncio.wait_for(task, 1)
+
+
+async def test_only_news_from_another_object_wakes_a_loop() -> None:
+    """A SeldonDeployment wakes its ModelDeployment when Seldon reports a new status (not when the
+    deployment created or patched it), a TrainingRun wakes its project when its phase changes."""
+    from mlops_operator.handlers.indexes import seldon_changed
+    from mlops_operator.handlers.state import MEMO_KEY, OperatorState
+    from mlops_operator.handlers.trainingrun import run_event
+    from mlops_operator.settings import Settings
+
+    ours = OperatorState(settings=Settings(), monitor=None, metrics=None)  # type: ignore[arg-type]
+    deployment, project = loop.Signals(), loop.Signals()
+    ours.loops[("modeldeployments", "ns", "m")] = deployment
+    ours.loops[("mlprojects", "ns", "p")] = project
+
+    def woken(signals: loop.Signals) -> bool:
+        was = signals.wake.is_set()
+        signals.wake.clear()
+        return was
+
+    sdep_memo = kopf.Memo({MEMO_KEY: ours})  # kopf gives each object its own copy of the operator's memo
+    for event_type, status, expected in [("ADDED", {}, False), ("MODIFIED", {}, False),
+                                         ("MODIFIED", {"state": "Creating"}, True),
+                                         ("MODIFIED", {"state": "Creating"}, False),
+                                         ("MODIFIED", {"state": "Available"}, True), ("DELETED", {"state": "Available"}, True)]:
+        await seldon_changed(type=event_type, namespace="ns", name="m", status=status, memo=sdep_memo)
+        assert woken(deployment) is expected, (event_type, status)
+
+    run_memo = kopf.Memo({MEMO_KEY: ours})
+    for event_type, phase, expected in [("ADDED", None, False), ("MODIFIED", "Running", True),
+                                        ("MODIFIED", "Running", False), ("MODIFIED", "Blessed", True),
+                                        ("DELETED", "Blessed", True)]:
+        body = {"metadata": {"name": "p-v1", "namespace": "ns"}, "spec": {"projectRef": {"name": "p"}},
+                "status": {"phase": phase} if phase else {}}
+        await run_event(type=event_type, body=body, namespace="ns", spec=body["spec"], memo=run_memo)
+        assert woken(project) is expected, (event_type, phase)

@@ -58,6 +58,10 @@ def test_an_object_created_for_an_owner_that_does_not_exist_is_collected():
         assert resp.status_code == 201  # accepted, as the API server does; the collector removes it
         assert api.get("v1", "ConfigMap", "orphan", "default") is None
         assert api.get("v1", "ConfigMap", "live-child", "default") is not None and live_child
+        # an owner of that name that is another object (deleted and created again) is not the owner
+        stale = {**ref(owner), "uid": "0000-an-earlier-owner"}
+        requests.post(f"{api.url}/api/v1/namespaces/default/configmaps", json=cm("stale-child", [stale]), timeout=10)
+        assert api.get("v1", "ConfigMap", "stale-child", "default") is None
 
 
 def test_calls_are_kept_in_a_timeline_with_the_object_name():

@@ -80,3 +80,22 @@ def test_the_handler_sets_the_quality_panels_series_and_clears_them_when_the_rel
     export_quality("ns-q", "md-q", ModelDeploymentStatus.model_validate({"stable": model("r3"), "strategy": "direct"}))
     assert value("mlops_modeldeployment_quality_estimate", arm="past-1", metric="accuracy") is None
     assert value("mlops_modeldeployment_quality_interval", arm="past-1", metric="accuracy", bound="hi") is None
+
+
+def test_availability_series_follow_the_serving_predictors_and_go_with_the_deployment():
+    from mlops_operator.handlers.modeldeployment import export_availability, forget_deployment
+    from mlops_operator.handlers.state import OperatorState
+    from mlops_operator.settings import Settings
+
+    ours = OperatorState(Settings(), None, metrics=None)  # type: ignore[arg-type]  (no provider needed here)
+    value = lambda predictor: REGISTRY.get_sample_value(  # noqa: E731
+        "mlops_modeldeployment_predictor_available", {"namespace": "ns-a", "name": "md-a", "predictor": predictor})
+    export_availability(ours, "ns-a", "md-a", {"v1-a": True, "v2-b": False})
+    assert (value("v1-a"), value("v2-b")) == (1, 0)
+    export_availability(ours, "ns-a", "md-a", {"v2-b": True})  # v1 retired
+    assert (value("v1-a"), value("v2-b")) == (None, 1)
+    export_availability(ours, "ns-a", "other", {"v9-z": True})
+    forget_deployment(ours, "ns-a", "md-a")
+    assert value("v2-b") is None and ("ns-a", "md-a") not in ours.predictors
+    assert REGISTRY.get_sample_value("mlops_modeldeployment_predictor_available",
+                                     {"namespace": "ns-a", "name": "other", "predictor": "v9-z"}) == 1

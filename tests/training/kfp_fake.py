@@ -33,14 +33,32 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _matches(item: dict, filter_text: str | None) -> bool:
-    if not filter_text:
-        return True
-    for predicate in json.loads(filter_text).get("predicates", []):
-        value = predicate.get("stringValue", predicate.get("string_value"))
-        if predicate.get("operation") in ("EQUALS", 1) and item.get(predicate["key"]) != value:
-            return False
-    return True
+def _equalities(filter_text: str | None) -> list[tuple[str, str]]:
+    """The EQUALS predicates of a KFP list filter, parsed once per request."""
+    predicates = json.loads(filter_text).get("predicates", []) if filter_text else []
+    return [(p["key"], p.get("stringValue", p.get("string_value"))) for p in predicates
+            if p.get("operation") in ("EQUALS", 1)]
+
+
+def _matches(item: dict, equalities: list[tuple[str, str]]) -> bool:
+    return all(item.get(key) == value for key, value in equalities)
+
+
+def _with_runtime_parameters(pipeline_spec: dict, values: dict) -> dict:
+    """The spec the run executes (set in place): its runtime config's values for the root parameters, as KFP's driver
+    resolves them; an unknown parameter or a required one without a value is refused, as KFP does."""
+    spec = pipeline_spec.get("pipeline_spec", pipeline_spec)
+    parameters = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    unknown = set(values) - set(parameters)
+    if unknown:
+        raise LookupError(f"runtime parameters not in the pipeline: {sorted(unknown)}")
+    missing = [name for name, p in parameters.items() if name not in values and "defaultValue" not in p
+               and not p.get("isOptional")]
+    if missing:
+        raise LookupError(f"required pipeline parameters without a value: {missing}")
+    for name, value in values.items():  # in place: the spec was parsed from this request
+        parameters[name]["defaultValue"] = value
+    return pipeline_spec
 
 
 class FakeKfp:
@@ -97,7 +115,8 @@ class FakeKfp:
         return web.json_response({"multi_user": False})
 
     async def list_experiments(self, request):
-        found = [e for e in self.experiments.values() if _matches(e, request.query.get("filter"))]
+        equalities = _equalities(request.query.get("filter"))
+        found = [e for e in self.experiments.values() if _matches(e, equalities)]
         return web.json_response({"experiments": found, "total_size": len(found)} if found else {})
 
     async def create_experiment(self, request):
@@ -111,22 +130,27 @@ class FakeKfp:
         return web.json_response(experiment)
 
     async def list_runs(self, request):
-        experiment = request.query.get("experiment_id")
+        experiment, equalities = request.query.get("experiment_id"), _equalities(request.query.get("filter"))
         found = [self._refresh(r) for r in self.runs.values()
-                 if (experiment is None or r["experiment_id"] == experiment) and _matches(r, request.query.get("filter"))]
+                 if (experiment is None or r["experiment_id"] == experiment) and _matches(r, equalities)]
         return web.json_response({"runs": found, "total_size": len(found)} if found else {})
 
     async def create_run(self, request):
         body = await request.json()
         if self.reject_create:
             return web.json_response({"error": "invalid pipeline spec", "code": 3}, status=400)
+        try:
+            pipeline_spec = _with_runtime_parameters(body["pipeline_spec"],
+                                                     (body.get("runtime_config") or {}).get("parameters") or {})
+        except LookupError as exc:
+            return web.json_response({"error": str(exc), "code": 3}, status=400)
         run_id = str(uuid.uuid4())
         run = {"run_id": run_id, "display_name": body["display_name"], "experiment_id": body["experiment_id"],
                "state": "PENDING", "created_at": _now(), "storage_state": "AVAILABLE"}
         self.runs[run_id] = run
-        self.submitted[run_id] = body["pipeline_spec"]
+        self.submitted[run_id] = pipeline_spec
         if self.execute:
-            self._launch(run_id, body["pipeline_spec"])
+            self._launch(run_id, pipeline_spec)
         if self.lose_create_response > 0:
             self.lose_create_response -= 1
             return web.json_response({"error": "deadline exceeded", "code": 4}, status=503)

@@ -141,7 +141,7 @@ def build(inputs: BatchPipelineInputs):
     return batch_pipeline
 
 
-_shapes: dict[str, list[dict[str, Any]]] = {}
+_shapes: dict[str, training_pipeline.PipelineShape] = {}
 
 
 def compile_now(inputs: BatchPipelineInputs) -> str:

@@ -29,7 +29,7 @@ from . import discovery, errors, kmock_internals, openapi, protobuf, routing, ta
 from .resources import Registry, ResourceType
 from .selectors import SelectorError
 from .faults import FaultPolicy
-from .store import ObjectStore
+from .store import ObjectStore, compact_json
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,13 @@ _PATCH_TYPES = {
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> aiohttp.web.Response:
-    return aiohttp.web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
+    return aiohttp.web.Response(body=compact_json(body), status=status,
                                 content_type="application/json", headers=headers)
+
+
+def _written(store: ObjectStore, obj: dict[str, Any], status: int = 200) -> aiohttp.web.Response:
+    """The answer to a write: the object, encoded once for this answer and the watch streams."""
+    return aiohttp.web.Response(body=store.encode(obj), status=status, content_type="application/json")
 
 
 def _is_watch(raw: aiohttp.web.BaseRequest) -> bool:
@@ -125,7 +130,8 @@ class EmbeddedKubernetes(KubernetesEmulator):
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         body = await raw_request.read()
         try:
-            request = kmock_internals.request_record(raw_request, body)
+            route = routing.parse(raw_request.path)
+            request = kmock_internals.request_record(raw_request, body, route)
             kmock_internals.remember(self, request)
             call = self._record(raw_request, request)
             if kmock_internals.has_user_reactions(self, self._builtin_reactions):
@@ -133,10 +139,11 @@ class EmbeddedKubernetes(KubernetesEmulator):
                 if reacted is not None:
                     return reacted
             hook = self.call_hook
+            parsed = kmock_internals.json_body(request)
             if call is None or hook is None:
-                return await self._serve(raw_request)
+                return await self._serve(raw_request, route, parsed)
             hook(call, request.data, "before")
-            response = await self._serve(raw_request)
+            response = await self._serve(raw_request, route, parsed)
             hook(call, request.data, "after")
             return response
         except errors.ApiError as exc:
@@ -158,9 +165,10 @@ class EmbeddedKubernetes(KubernetesEmulator):
 
     # -- dispatch -------------------------------------------------------------------------------
 
-    async def _serve(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+    async def _serve(self, raw: aiohttp.web.BaseRequest, route: routing.Route | None,
+                     parsed: Any) -> aiohttp.web.StreamResponse:
+        """`route` is the parsed URL, `parsed` the JSON body already decoded for kmock's record (or None)."""
         self.request_count += 1
-        route = routing.parse(raw.path)
         if route is None:
             raise errors.resource_not_found(raw.path)
         if route.kind == "resource":
@@ -168,7 +176,7 @@ class EmbeddedKubernetes(KubernetesEmulator):
             self.calls[audited_call(raw, route.resource)] += 1
             if self.faults is not None and not _is_watch(raw):
                 await self.faults.before_call(raw.method, raw.headers.get("User-Agent", ""))
-            return await self._serve_resource(raw, route.resource)
+            return await self._serve_resource(raw, route.resource, parsed)
         if raw.method != "GET":
             raise errors.method_not_allowed()
         document = self._document(route)
@@ -210,7 +218,8 @@ class EmbeddedKubernetes(KubernetesEmulator):
             raise errors.resource_not_found(f"{path.plural}/{path.subresource}")
         return resource
 
-    async def _serve_resource(self, raw: aiohttp.web.BaseRequest, path: routing.ResourcePath) -> aiohttp.web.StreamResponse:
+    async def _serve_resource(self, raw: aiohttp.web.BaseRequest, path: routing.ResourcePath,
+                              parsed: Any) -> aiohttp.web.StreamResponse:
         resource = self._resource(path)
         query = raw.query
         strict = query.get("fieldValidation", "") == "Strict"
@@ -227,27 +236,29 @@ class EmbeddedKubernetes(KubernetesEmulator):
                                           query.get("includeObject", "PartialObjectMetadata")))
             return _json(obj)
         if raw.method == "POST" and name is None:
-            return _json(store.create(resource, ns, await self._body(raw), dry_run=dry_run, strict=strict), status=201)
+            return _written(store, store.create(resource, ns, await self._body(raw, parsed), dry_run=dry_run,
+                                                strict=strict), status=201)
         if raw.method == "PUT" and name is not None:
-            return _json(store.replace(resource, ns, name, await self._body(raw), subresource=path.subresource,
-                                       dry_run=dry_run, strict=strict))
+            return _written(store, store.replace(resource, ns, name, await self._body(raw, parsed),
+                                                 subresource=path.subresource, dry_run=dry_run, strict=strict))
         if raw.method == "PATCH" and name is not None:
             patch_type = _PATCH_TYPES.get(raw.content_type, "unsupported")
             if patch_type == "unsupported":
                 raise errors.unsupported_media_type(raw.content_type)
-            obj, created = store.patch(resource, ns, name, patch_type, await self._body(raw), subresource=path.subresource,
-                                       dry_run=dry_run, strict=strict)
-            return _json(obj, status=201 if created else 200)
+            obj, created = store.patch(resource, ns, name, patch_type, await self._body(raw, parsed),
+                                       subresource=path.subresource, dry_run=dry_run, strict=strict)
+            return _written(store, obj, status=201 if created else 200)
         if raw.method == "DELETE" and path.subresource is None:
-            body = await self._body(raw, required=False) or {}
+            body = await self._body(raw, parsed, required=False) or {}
             if name is not None:
-                return _json(store.delete(resource, ns, name, body, dry_run=dry_run))
+                return _written(store, store.delete(resource, ns, name, body, dry_run=dry_run))
             deleted = [store.delete(resource, obj["metadata"].get("namespace"), obj["metadata"]["name"], body,
                                     dry_run=dry_run) for obj in self._select(raw, resource, ns)]
             return _json(self._list_body(resource, deleted))
         raise errors.method_not_allowed()
 
-    async def _body(self, raw: aiohttp.web.BaseRequest, required: bool = True) -> Any:
+    async def _body(self, raw: aiohttp.web.BaseRequest, parsed: Any, required: bool = True) -> Any:
+        """The request body as an object; `parsed` is the JSON decoded once already for kmock's record."""
         if raw.content_type == "application/vnd.kubernetes.protobuf":
             try:
                 return protobuf.decode(await raw.read())
@@ -255,6 +266,8 @@ class EmbeddedKubernetes(KubernetesEmulator):
                 raise errors.ApiError(415, "UnsupportedMediaType", str(exc)) from None
         if raw.content_type == "application/cbor":
             raise errors.ApiError(415, "UnsupportedMediaType", "CBOR bodies are not supported: send JSON")
+        if parsed is not None and raw.content_type != "application/apply-patch+yaml":
+            return parsed  # what json.loads below would return (YAML 1.1 reads some JSON differently)
         text = (await raw.read()).decode()  # aiohttp caches the body read in __call__
         if not text.strip():
             if required:

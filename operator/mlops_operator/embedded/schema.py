@@ -27,7 +27,15 @@ class SchemaResult:
     unknown_fields: list[str] = field(default_factory=list)
 
 
+#: JSON types by exact Python type: the walker asks for every value (subclasses take the long way).
+_TYPE_NAMES = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string",
+               list: "array", dict: "object"}
+
+
 def _type_name(value: Any) -> str:
+    name = _TYPE_NAMES.get(type(value))
+    if name is not None:
+        return name
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -16,7 +16,7 @@ import aiohttp.web
 from . import errors, tables
 from .resources import ResourceType
 from .selectors import SelectorError, field_matcher, label_matcher
-from .store import ObjectStore, WatchEvent
+from .store import ObjectStore, WatchEvent, compact_json
 
 _DISCONNECT_POLL_SECONDS = 2.0
 
@@ -26,7 +26,11 @@ async def serve_watch(store: ObjectStore, raw: aiohttp.web.BaseRequest, resource
     """Stream newline-delimited watch events (JSON, or Table rows for kubectl get -w).
 
     `fault` (from faults.FaultPolicy): ('gone', _) answers 410 as for an expired resourceVersion,
-    ('cut', seconds) ends the stream early, as a broken connection or a restarted API server does."""
+    ('cut', seconds) ends the stream early, as a broken connection or a restarted API server does.
+
+    Cheap per event, since every write fans out to the watchers: a stream is woken only by changes of
+    its resource, sends the line the store encoded once for all, and writes whatever queued up meanwhile
+    in one chunk."""
     query = raw.query
     try:
         labels, fields = label_matcher(query.get("labelSelector")), field_matcher(query.get("fieldSelector"))
@@ -40,19 +44,18 @@ async def serve_watch(store: ObjectStore, raw: aiohttp.web.BaseRequest, resource
         return ((ns is None or meta.get("namespace") == ns) and (name is None or meta.get("name") == name)
                 and labels(obj) and fields(obj))
 
-    def translate(event: WatchEvent) -> tuple[str, dict[str, Any]] | None:
-        if event.key != resource.key:
-            return None
+    def translate(event: WatchEvent) -> str | None:
+        """The event type this watcher sees for `event` (of its resource), None when it sees nothing."""
         now, before = matches(event.obj), matches(event.old)
         if event.type == "ADDED":
-            return ("ADDED", event.obj) if now else None
+            return "ADDED" if now else None
         if event.type == "DELETED":
-            return ("DELETED", event.obj) if before or now else None
+            return "DELETED" if before or now else None
         if now and before:
-            return ("MODIFIED", event.obj)
+            return "MODIFIED"
         if now:
-            return ("ADDED", event.obj)
-        return ("DELETED", event.obj) if before else None
+            return "ADDED"
+        return "DELETED" if before else None
 
     as_table = tables.wants_table(raw.headers.get("Accept", ""))
     include = query.get("includeObject", "PartialObjectMetadata")
@@ -60,59 +63,79 @@ async def serve_watch(store: ObjectStore, raw: aiohttp.web.BaseRequest, resource
     if fault is not None and fault[0] == "cut":
         timeout = min(timeout, fault[1])
     since = query.get("resourceVersion", "")
-    queue = store.subscribe()  # subscribe first, then snapshot: no event falls in between
+    queue = store.subscribe(resource.key)  # subscribe first, then snapshot: no event falls in between
     try:
-        backlog: list[tuple[str, dict[str, Any]]]
+        first = [True]
+
+        def line(kind: str, obj: dict[str, Any], event: WatchEvent | None = None) -> bytes:
+            if as_table:
+                table = tables.table(resource, [obj], obj["metadata"].get("resourceVersion", ""), include,
+                                     with_columns=first[0])
+                first[0] = False
+                return compact_json({"type": kind, "object": table}) + b"\n"
+            if event is not None:
+                return event.line(kind, resource.api_version)  # encoded once for all its watchers
+            if obj.get("apiVersion") != resource.api_version:
+                obj = {**obj, "apiVersion": resource.api_version}
+            return compact_json({"type": kind, "object": obj}) + b"\n"
+
+        def lines(events: list[WatchEvent]) -> list[bytes]:
+            return [line(kind, event.obj, event) for event in events if (kind := translate(event)) is not None]
+
+        backlog: list[bytes] = []
         error: dict[str, Any] | None = None
         if since in ("", "0"):
-            backlog = [("ADDED", obj) for obj in store.list(resource, ns) if matches(obj)]
+            backlog = [line("ADDED", obj) for obj in store.list(resource, ns) if matches(obj)]
         elif not since.isdigit():
             raise errors.bad_request(f"invalid resourceVersion {since!r}")
         elif fault is not None and fault[0] == "gone":
-            backlog, error = [], errors.ApiError(410, "Expired", f"too old resource version: {since} "
-                                                                  f"(injected fault)").status()
+            error = errors.ApiError(410, "Expired", f"too old resource version: {since} (injected fault)").status()
         else:
             try:
-                backlog = [pair for event in store.events_since(int(since)) if (pair := translate(event))]
+                backlog = lines([event for event in store.events_since(int(since)) if event.key == resource.key])
             except errors.ApiError as exc:
                 backlog, error = [], exc.status()
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(raw)
-        first = [True]
-
-        async def send(kind: str, obj: dict[str, Any]) -> None:
-            if as_table:
-                obj = tables.table(resource, [obj], obj["metadata"].get("resourceVersion", ""), include,
-                                   with_columns=first[0])
-                first[0] = False
-            elif obj.get("apiVersion") != resource.api_version:
-                obj = {**obj, "apiVersion": resource.api_version}
-            await response.write(json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n")
-
         try:
             if error is not None:
                 await response.write(json.dumps({"type": "ERROR", "object": error}).encode() + b"\n")
                 return response
-            for kind, obj in backlog:
-                await send(kind, obj)
-            deadline = asyncio.get_running_loop().time() + timeout
+            if backlog:
+                await response.write(b"".join(backlog))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
             while True:
-                remaining = deadline - asyncio.get_running_loop().time()
+                remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
                 try:
-                    event = await asyncio.wait_for(queue.get(), min(remaining, _DISCONNECT_POLL_SECONDS))
-                except asyncio.TimeoutError:
+                    async with asyncio.timeout(min(remaining, _DISCONNECT_POLL_SECONDS)):  # no task, unlike wait_for
+                        event = await queue.get()
+                except TimeoutError:
                     if raw.transport is None or raw.transport.is_closing():
                         break
                     continue
-                if event is None:  # the server is shutting down
+                events, closing = _drain(queue, event)
+                if chunk := b"".join(lines(events)):
+                    await response.write(chunk)  # all the events queued meanwhile: one write, one chunk
+                if closing:
                     break
-                if (pair := translate(event)) is not None:
-                    await send(*pair)
             await response.write_eof()
         except ConnectionError:
             pass  # the client went away
         return response
     finally:
         store.unsubscribe(queue)
+
+
+def _drain(queue: asyncio.Queue[WatchEvent | None], first: WatchEvent | None) -> tuple[list[WatchEvent], bool]:
+    """`first` and the events queued behind it, up to the shutdown mark (None); True when it was met."""
+    events: list[WatchEvent] = []
+    event = first
+    while event is not None:
+        events.append(event)
+        if queue.empty():
+            return events, False
+        event = queue.get_nowait()
+    return events, True

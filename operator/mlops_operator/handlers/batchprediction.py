@@ -18,7 +18,7 @@ from .status import ready, reject_invalid, write_status
 
 
 @kopf.on.event(GROUP, VERSION, "batchpredictions")
-def batch_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
+async def batch_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
     loop.observe(type, body, memo)
 
 

@@ -1,4 +1,8 @@
-"""In-memory views kopf keeps current from watch events, so handlers read without API calls."""
+"""In-memory views kopf keeps current from watch events, so handlers read without API calls.
+
+Every kopf handler of ours is a coroutine: kopf runs plain functions in its thread pool, a thread hop per
+watch event (most of the operator's CPU at 1,000 objects), and waking a loop's asyncio.Event from a
+thread is not safe. tests/api/test_reconcile_loop.py holds that none is a plain function."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,33 +16,26 @@ from . import loop
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
-def runs_by_project(name: str, namespace: str, spec: Any, status: Any, meta: Any, **_) -> dict:
+async def runs_by_project(name: str, namespace: str, spec: Any, status: Any, meta: Any, **_) -> dict:
     project = (spec.get("projectRef") or {}).get("name")
     return {(namespace, project): RunSummary.from_object(name, dict(spec), dict(status), dict(meta))}
 
 
 @kopf.index(GROUP, VERSION, "trainingruns")
-def runs_by_name(name: str, namespace: str, spec: Any, status: Any, meta: Any, **_) -> dict:
+async def runs_by_name(name: str, namespace: str, spec: Any, status: Any, meta: Any, **_) -> dict:
     return {(namespace, name): RunSummary.from_object(name, dict(spec), dict(status), dict(meta))}
 
 
 @kopf.index(GROUP, VERSION, "mlprojects")
-def projects(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
+async def projects(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
     return {(namespace, name): {"spec": dict(spec), "champion": dict(status.get("champion") or {}),
                                 "datasetVersion": status.get("lastDatasetVersion")}}
 
 
 @kopf.index(GROUP, VERSION, "modeldeployments")
-def serving_by_project(namespace: str, spec: Any, status: Any, **_) -> dict:
-    project = (spec.get("projectRef") or {}).get("name")
-    if not project:
-        return {}
-    return {(namespace, project): (status.get("stable") or {}).get("trainingRun")}
-
-
-@kopf.index(GROUP, VERSION, "modeldeployments")
-def deployments_by_project(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
-    """Each ModelDeployment of a project with its stable predictor: where the monitor's drift of it is."""
+async def deployments_by_project(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
+    """Each ModelDeployment of a project with its stable predictor and the TrainingRun it serves: which
+    version serves, and where the monitor's drift of it is."""
     project = (spec.get("projectRef") or {}).get("name")
     if not project:
         return {}
@@ -51,13 +48,21 @@ def deployments_by_project(name: str, namespace: str, spec: Any, status: Any, **
 
 
 @kopf.index(SELDON_GROUP, SELDON_VERSION, "seldondeployments")
-def seldon_deployments(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
+async def seldon_deployments(name: str, namespace: str, spec: Any, status: Any, **_) -> dict:
     """The SeldonDeployments (ours are named as their ModelDeployment): read without a GET per reconcile."""
     return {(namespace, name): {"metadata": {"name": name, "namespace": namespace},
                                 "spec": dict(spec), "status": dict(status)}}
 
 
 @kopf.on.event(SELDON_GROUP, SELDON_VERSION, "seldondeployments")
-def seldon_changed(namespace: str, name: str, memo: Any, **_) -> None:
-    """A SeldonDeployment changed (e.g. a predictor crashed): its ModelDeployment's loop looks now, not at its interval."""
-    loop.wake(memo, "modeldeployments", namespace, name)
+async def seldon_changed(type: str | None, namespace: str, name: str, status: Any, memo: Any, **_) -> None:
+    """Seldon reported something new (e.g. a predictor crashed): its ModelDeployment's loop looks now, not at
+    its interval. Only a new status, or the deletion, says something the deployment did not write itself."""
+    reported = dict(status)
+    if type == "DELETED" or memo.get(SELDON_STATUS_SEEN, {}) != reported:
+        memo[SELDON_STATUS_SEEN] = reported
+        loop.wake(memo, "modeldeployments", namespace, name)
+
+
+#: In a SeldonDeployment's kopf memo: its status when its ModelDeployment was last woken.
+SELDON_STATUS_SEEN = "status_seen_by_deployment"

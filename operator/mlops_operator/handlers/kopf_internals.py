@@ -5,7 +5,8 @@ the object goes. Our reconcile loops (`loop.py`) end by themselves when the watc
 deleted, and nothing has to be cleaned up (children are garbage-collected through owner
 references); the rule is "finalizers only where cleanup is needed", and a finalizer would also block
 `kubectl delete` while the operator is down. kopf has no public switch for this, so the registered
-daemons are told here not to require one. `tests/api/test_kopf_internals.py` fails loudly when a
+daemons are told here not to require one. kopf also lists its registered handlers only internally
+(`registered_handlers`, for the test that every handler is a coroutine). `tests/api/test_kopf_internals.py` fails loudly when a
 kopf upgrade moves what this touches; an e2e test checks the objects carry no finalizer.
 """
 from __future__ import annotations
@@ -25,3 +26,10 @@ def drop_spawning_finalizers(registry: kopf.OperatorRegistry | None = None) -> i
             spawning._handlers[i] = dataclasses.replace(handler, requires_finalizer=False)
             changed += 1
     return changed
+
+
+def registered_handlers(registry: kopf.OperatorRegistry | None = None) -> list:
+    """Every handler in the registry: activities, indexes, watch events, daemons and timers, changes."""
+    registry = registry or kopf.get_default_registry()
+    parts = (registry._activities, registry._indexing, registry._watching, registry._spawning, registry._changing)
+    return [handler for part in parts for handler in part.get_all_handlers()]

@@ -26,7 +26,7 @@ from .status import ready, reject_invalid, write_status
 
 
 @kopf.on.event(GROUP, VERSION, "mlprojects")
-def project_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
+async def project_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
     loop.observe(type, body, memo)
 
 
@@ -38,8 +38,7 @@ async def project_loop(**kwargs: Any) -> None:
 
 async def reconcile_project(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    runs_by_project: kopf.Index, serving_by_project: kopf.Index, memo: Any,
-    deployments_by_project: kopf.Index | None = None, **_: Any,
+    runs_by_project: kopf.Index, deployments_by_project: kopf.Index, memo: Any, **_: Any,
 ) -> None:
     generation = meta.get("generation")
     try:
@@ -56,7 +55,8 @@ async def reconcile_project(
             return None
         project = project.model_copy(update={"dataset": project.dataset.model_copy(update={"version": latest.version})})
     runs = list(runs_by_project.get((namespace, name), []))
-    serving = next(iter(serving_by_project.get((namespace, name), [])), None)
+    deployments = list(deployments_by_project.get((namespace, name), []))
+    serving = next((d["trainingRun"] for d in deployments), None)
     current = MLProjectStatus.model_validate(dict(status))
     plan = plan_project(name, namespace, meta["uid"], project, current, runs, serving, time.time())
 
@@ -83,7 +83,6 @@ async def reconcile_project(
             message = f"{message}; {latest.error}"
     conditions = ready(status, not degraded, plan.status.phase or "Ready", message, generation)
     if project.drift.enabled:
-        deployments = list((deployments_by_project or {}).get((namespace, name), []))
         conditions, new["drift"] = await _drift(body, name, namespace, meta["uid"], project, status,
                                                 state(memo).monitor, runs, deployments,
                                                 len(plan.create), conditions, generation)

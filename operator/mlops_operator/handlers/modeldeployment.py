@@ -79,7 +79,7 @@ def readiness(seldon: SeldonStatus | None, predictors: list[str]) -> tuple[froze
 
 
 @kopf.on.event(GROUP, VERSION, "modeldeployments")
-def deployment_event(type: str | None, name: str, namespace: str, body: Any, memo: Any, **_: Any) -> None:
+async def deployment_event(type: str | None, name: str, namespace: str, body: Any, memo: Any, **_: Any) -> None:
     loop.observe(type, body, memo)
     if type == "DELETED":  # the SeldonDeployment goes with its owner (garbage collection)
         forget_deployment(state(memo), namespace, name)
@@ -168,8 +168,9 @@ async def reconcile_deployment(
         logger_url=monitor.logger_url if monitor else None,
         env_secret=serving_secret(ours.settings, _project_spec(projects, namespace, md)),
     )
-    if sdep is None:
-        await kube.create(SELDON_API_VERSION, SELDON_PLURAL, namespace, manifest)
+    if sdep is None:  # the status says so at once: no second write when the watch brings it back
+        sdep, _ = await kube.create(SELDON_API_VERSION, SELDON_PLURAL, namespace, manifest)
+        seldon = seldon_status(sdep)
     elif sdep.get("spec") != manifest["spec"]:
         await kube.patch(SELDON_API_VERSION, SELDON_PLURAL, namespace, name, {"spec": manifest["spec"]})
 
@@ -212,9 +213,7 @@ async def reconcile_deployment(
     ok = plan.status.phase == "Serving"
     reason = decision.action if decision and not ok else (plan.status.phase or "Pending")
     message = why or (decision.reason if decision else "")
-    PREDICTOR_AVAILABLE.remove_by_labels({"namespace": namespace, "name": name})  # predictors come and go
-    for predictor in serving:
-        PREDICTOR_AVAILABLE.labels(namespace, name, predictor).set(0 if predictor in lost else 1)
+    export_availability(ours, namespace, name, {p: p not in lost for p in serving})
     if lost:  # a model server died or is unreachable: say which and why, while it lasts
         ok, reason = False, LOST
         message = "; ".join(f"predictor {p} unavailable: {cause}" for p, cause in sorted(lost.items()))
@@ -298,12 +297,24 @@ def _ready_reason(status: Any) -> str | None:
     return next((c.get("reason") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
 
 
+def export_availability(ours: OperatorState, namespace: str, name: str, available: dict[str, bool]) -> None:
+    """1 or 0 per serving predictor; a predictor that stopped serving loses its series. The predictors
+    exported last are kept, since a scan of every series per turn was quadratic in deployments."""
+    for predictor in ours.predictors.get((namespace, name), set()) - set(available):
+        PREDICTOR_AVAILABLE.remove(namespace, name, predictor)
+    for predictor, up in available.items():
+        PREDICTOR_AVAILABLE.labels(namespace, name, predictor).set(1 if up else 0)
+    if not ours.closed:
+        ours.predictors[(namespace, name)] = set(available)
+
+
 def forget_deployment(ours: OperatorState, namespace: str, name: str) -> None:
     """Drop what this process kept about a deleted deployment."""
     ours.addresses.pop((namespace, name), None)
     ours.replicas.pop((namespace, name), None)
     with contextlib.suppress(KeyError):  # never reconciled by this process
         CANARY_WEIGHT.remove(namespace, name)
-    PREDICTOR_AVAILABLE.remove_by_labels({"namespace": namespace, "name": name})
+    export_availability(ours, namespace, name, {})
+    ours.predictors.pop((namespace, name), None)
     for gauge in (QUALITY_ESTIMATE, QUALITY_INTERVAL, SHADOW_DELTA):
         gauge.remove_by_labels({"namespace": namespace, "name": name})

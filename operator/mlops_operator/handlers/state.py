@@ -29,6 +29,8 @@ class OperatorState:
     addresses: dict[tuple[str, str], str | None] = field(default_factory=dict)
     #: Replicas per predictor of each ModelDeployment as last reconciled (the executor scrape refuses > 1).
     replicas: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Predictors of each ModelDeployment with an availability series (mlops_modeldeployment_predictor_available).
+    predictors: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     #: Training and batch-scoring backends, one per configuration.
     backends: Backends = field(default_factory=Backends)
     #: The watch signals of every running reconcile loop, by (plural, namespace, name): another object's
@@ -60,6 +62,7 @@ class OperatorState:
         self.addresses.clear()
         self.loops.clear()
         self.replicas.clear()
+        self.predictors.clear()
 
 
 def state(memo: Any) -> OperatorState:

@@ -30,7 +30,7 @@ from mlops_components.failures import ERROR_FILE
 from mlops_operator.settings import Settings
 
 from .backend import PipelineJob, TrainingJob, TrainingOutcome, TrainingRequest, compose_status
-from .pipeline import PipelineInputs
+from .pipeline import CompiledPipeline, PipelineInputs
 from .storage import StorageSecretError, StorageSettings, describe, unreachable
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ T = TypeVar("T")
 
 #: Where runs write their outputs when nothing else is configured: KFP's own MinIO bucket.
 DEFAULT_ARTIFACT_ROOT = Settings.artifact_root
+
+#: Seconds a create-run call may take (connect, read) before it is retried.
+RUN_SERVICE_TIMEOUT = 30.0
 
 #: KFP v2beta1 RuntimeState -> outcome state.
 STATES = {
@@ -209,7 +212,6 @@ class KfpBackend:
         except ValueError as exc:
             return TrainingOutcome(state="Failed", message=f"pipeline not built: {exc}",
                                    status=compose_status({"backend": "kfp", "state": "Failed"}, None))
-        spec = compiled.run_spec()
         experiment_id = self._experiment_id()
         delays = self.retry.delays()
         while True:
@@ -217,7 +219,7 @@ class KfpBackend:
             if existing is not None:
                 return self._outcome(request, existing, compiled.digest, s3)
             try:
-                created = create_run(self._client, experiment_id, request.run_name, spec)
+                created = create_run(self._client, experiment_id, request.run_name, compiled)
                 return self._outcome(request, created, compiled.digest, s3)
             except Exception as exc:  # the server may have created it anyway: look again first
                 if not _retryable(exc):
@@ -277,15 +279,26 @@ class KfpBackend:
             return None
 
 
-def create_run(client, experiment_id: str, name: str, pipeline_spec: dict[str, Any]):
-    """What `kfp.Client.run_pipeline` sends, without its package-file parse: the one use of kfp's
-    internals (`Client._run_api`, kfp pinned to 2.17.0; tests/training/test_training_kfp_backend.py
-    fails loudly if it moves). The client's own API object keeps its authentication."""
-    import kfp_server_api
+def create_run(client, experiment_id: str, name: str, compiled: CompiledPipeline):
+    """What `kfp.Client.run_pipeline(arguments=...)` sends, through the client's own connection pool and
+    authentication, but with the body serialised by us: the generated client walks and re-serialises
+    the whole pipeline spec per run, which was the operator's largest CPU cost at 1,000 TrainingRuns
+    (issue 8, py-spy). The one place that uses kfp's internals (`Client._run_api`, its ApiClient; kfp
+    pinned to 2.17.0, tests/training/test_kfp_submission.py fails loudly if they move)."""
+    from kfp_server_api.exceptions import ApiException
+    from kfp_server_api.rest import RESTResponse
 
-    body = kfp_server_api.V2beta1Run(experiment_id=experiment_id, display_name=name, pipeline_spec=pipeline_spec,
-                                     runtime_config=kfp_server_api.V2beta1RuntimeConfig(parameters={}))
-    return client._run_api.run_service_create_run(run=body)
+    api_client = client._run_api.api_client
+    headers = {**api_client.default_headers, "Content-Type": "application/json", "Accept": "application/json"}
+    if api_client.cookie:
+        headers["Cookie"] = api_client.cookie
+    api_client.update_params_for_auth(headers, [], ["Bearer"])
+    response = RESTResponse(api_client.rest_client.pool_manager.request(
+        "POST", f"{api_client.configuration.host}/apis/v2beta1/runs", headers=headers,
+        body=compiled.run_body(experiment_id, name), timeout=RUN_SERVICE_TIMEOUT))
+    if not 200 <= response.status <= 299:
+        raise ApiException(http_resp=response)
+    return api_client.deserialize(response, "V2beta1Run")
 
 
 def _short(exc: BaseException) -> str:

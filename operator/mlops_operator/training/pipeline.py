@@ -7,7 +7,6 @@ packages are cached by the digest of their inputs, and that digest goes to statu
 """
 # No `from __future__ import annotations` here: kfp reads the pipeline function's annotations at runtime.
 
-import copy
 import functools
 import hashlib
 import json
@@ -86,56 +85,109 @@ class PipelineInputs:
 _RUN_DOCUMENT_KEYS = frozenset({"runName", "datasetVersion", "championModelUri", "championRun", "outputUri"})
 
 
+def _package_text(documents: tuple[dict[str, Any], ...]) -> str:
+    """The package file kfp's compiler would write (with its header comments), written by libyaml."""
+    spec = documents[0]
+    header = extract_comments_from_pipeline_spec(spec, spec["pipelineInfo"].get("description"))
+    return header + yaml.dump_all(documents, Dumper=yaml.CSafeDumper, sort_keys=True)
+
+
+def _run_spec(documents: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The `pipeline_spec` of a KFP v2beta1 run body, as kfp.Client.run_pipeline builds it from a package
+    file: the compiler's documents are already protobuf's JSON form, so they go as they are."""
+    spec, *platforms = documents
+    platform: dict[str, Any] = {}
+    for document in platforms:
+        platform.update(document or {})
+    return {"pipeline_spec": spec, "platform_spec": platform} if platform else spec
+
+
+def _with_parameters(spec: dict[str, Any], change: Callable[[str, dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """`spec` with each root parameter replaced by change(name, parameter), copying only that path
+    (the rest is shared with the cached shape, which nobody modifies)."""
+    root = spec["root"]
+    definitions = root["inputDefinitions"]
+    parameters = {name: change(name, parameter) for name, parameter in definitions["parameters"].items()}
+    return {**spec, "root": {**root, "inputDefinitions": {**definitions, "parameters": parameters}}}
+
+
+@dataclass(frozen=True)
+class PipelineShape:
+    """What kfp's compiler made for one pipeline shape (the pipeline spec, then the platform spec if
+    any), shared by every run of that shape; `run_parameters` are the root parameters runs set."""
+
+    documents: tuple[dict[str, Any], ...]
+    run_parameters: frozenset[str]
+
+    @functools.cached_property
+    def run_spec_json(self) -> str:
+        """The run body's `pipeline_spec` as JSON, serialised once per shape: the run parameters have no
+        default here (so KFP refuses a run that does not set one), a run sets them in its runtime config.
+        Per-run copies, walks and serialisations of the spec were a third of the operator's CPU at 1,000
+        TrainingRuns (issue 8, profiled with py-spy)."""
+        spec, *rest = self.documents
+
+        def required(name: str, parameter: dict[str, Any]) -> dict[str, Any]:
+            if name not in self.run_parameters:
+                return parameter
+            return {k: v for k, v in parameter.items() if k not in ("defaultValue", "isOptional")}
+
+        return json.dumps(_run_spec((_with_parameters(spec, required), *rest)))
+
+
 @dataclass(frozen=True)
 class CompiledPipeline:
-    """One run's IR documents (the pipeline spec, then the platform spec if any), as kfp's compiler made them."""
+    """One run of a compiled shape: the shape's IR and this run's values of its run parameters."""
 
     digest: str
-    documents: tuple[dict[str, Any], ...]
+    shape: PipelineShape
+    parameters: dict[str, Any]
+
+    @functools.cached_property
+    def documents(self) -> tuple[dict[str, Any], ...]:
+        """The run's own IR: its values as the run parameters' defaults, the same IR as compiling this
+        run alone (a test holds that), so the package file alone describes the run."""
+        spec, *rest = self.shape.documents
+        values = self.parameters
+
+        def with_value(name: str, parameter: dict[str, Any]) -> dict[str, Any]:
+            return {**parameter, "defaultValue": values[name]} if name in values else parameter
+
+        return (_with_parameters(spec, with_value), *rest)
 
     @functools.cached_property
     def yaml_text(self) -> str:
-        """The package file kfp's compiler would write (with its header comments), written by libyaml."""
-        spec = self.documents[0]
-        header = extract_comments_from_pipeline_spec(spec, spec["pipelineInfo"].get("description"))
-        return header + yaml.dump_all(self.documents, Dumper=yaml.CSafeDumper, sort_keys=True)
+        return _package_text(self.documents)
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.yaml_text)
         return path
 
-    def run_spec(self) -> dict[str, Any]:
-        """The `pipeline_spec` of a KFP v2beta1 run body, as kfp.Client.run_pipeline builds it from a
-        package file, without writing and parsing that file: kfp.Client's pure-Python YAML parse was the
-        operator's largest CPU cost at scale (issue 8, profiled with py-spy). The compiler's documents are
-        already protobuf's JSON form, so they go as they are (a test compares with kfp.Client's own)."""
-        spec, *platforms = self.documents
-        platform: dict[str, Any] = {}
-        for document in platforms:
-            platform.update(document or {})
-        return {"pipeline_spec": spec, "platform_spec": platform} if platform else spec
+    def run_body(self, experiment_id: str, display_name: str) -> bytes:
+        """A KFP v2beta1 create-run body: the shape's spec (serialised once) and this run's parameters in
+        its runtime config, as kfp.Client.run_pipeline(arguments=...) sends them (a test compares)."""
+        return ('{"experiment_id": %s, "display_name": %s, "pipeline_spec": %s, "runtime_config": {"parameters": %s}}'
+                % (json.dumps(experiment_id), json.dumps(display_name), self.shape.run_spec_json,
+                   json.dumps(self.parameters))).encode()
 
 
-def cached_compile(inputs: Any, shapes: dict[str, list[dict[str, Any]]],
+def cached_compile(inputs: Any, shapes: dict[str, PipelineShape],
                    compile_text: Callable[[Any], str]) -> CompiledPipeline:
-    """Compile once per pipeline shape (kept in `shapes`), then set this run's parameter defaults.
+    """Compile once per pipeline shape (kept in `shapes`); a run is its shape and its parameter values.
 
     Every run-specific value is a pipeline parameter, so two runs of one shape differ only in
-    `root.inputDefinitions.parameters.<name>.defaultValue`; the result is the same IR as compiling
-    each run on its own (a test holds that)."""
+    `root.inputDefinitions.parameters.<name>.defaultValue`."""
     key = inputs.shape_digest()
+    parameters = inputs.run_parameters()
     with _cache_lock:  # the kfp compiler keeps global state: one compilation at a time
-        documents = shapes.get(key)
-        if documents is None:
-            documents = shapes[key] = list(yaml.load_all(compile_text(inputs), Loader=yaml.CSafeLoader))
+        shape = shapes.get(key)
+        if shape is None:
+            documents = tuple(yaml.load_all(compile_text(inputs), Loader=yaml.CSafeLoader))
+            shape = shapes[key] = PipelineShape(documents, frozenset(parameters))
             while len(shapes) > CACHE_SIZE:
                 shapes.pop(next(iter(shapes)))  # oldest first: dicts keep insertion order
-    run_documents = copy.deepcopy(documents)
-    parameters = run_documents[0]["root"]["inputDefinitions"]["parameters"]
-    for name, value in inputs.run_parameters().items():
-        parameters[name]["defaultValue"] = value
-    return CompiledPipeline(digest=inputs.digest(), documents=tuple(run_documents))
+    return CompiledPipeline(digest=inputs.digest(), shape=shape, parameters=parameters)
 
 
 @lru_cache(maxsize=1)
@@ -247,7 +299,7 @@ def build(inputs: PipelineInputs):
 
 #: Compiled pipeline shapes kept in memory (parsed IR documents), and the lock around kfp's compiler.
 CACHE_SIZE = 64
-_shapes: dict[str, list[dict[str, Any]]] = {}
+_shapes: dict[str, PipelineShape] = {}
 _cache_lock = threading.Lock()
 
 

@@ -146,16 +146,16 @@ async def dev_cluster(
         monitor_env = {monitor_client.ENV_URL: monitor_url,
                        monitor_client.ENV_TOKEN_FILE: str(token_file)} if monitor_url else {}
         try:
-            operator = await start_operator(kubeconfig, workdir, interval, workdir / "operator.log",
-                                            {**monitor_env, **(env or {})})
+            cluster = DevCluster(api, controller, await start_operator(
+                kubeconfig, workdir, interval, workdir / "operator.log", {**monitor_env, **(env or {})}),
+                kubeconfig, workdir, monitor_proc, monitor_url, token_file)
             try:
                 if examples is not None:
                     for doc in load_documents(examples):
                         api.apply(doc)
-                yield DevCluster(api, controller, operator, kubeconfig, workdir, monitor_proc, monitor_url,
-                                 token_file)
+                yield cluster
             finally:
-                await stop_process(operator)
+                await stop_process(cluster.operator)  # the current one: tests restart the operator
         finally:
             await controller.stop()
     finally:

@@ -60,6 +60,7 @@ def cluster(tmp_path_factory):
         with ThreadedDevCluster(tmp_path_factory.mktemp("dev"), examples=None) as c:
             yield c
             assert not error_lines(c.operator_log()), error_lines(c.operator_log())
+        assert c.cluster.operator.returncode is not None, "the restarted operator outlived its dev cluster"
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)

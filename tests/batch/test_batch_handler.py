@@ -9,6 +9,7 @@ from mlops_operator.api.common import from_rfc3339
 from mlops_operator.batch.backend import BatchOutcome
 from mlops_operator.decisions.project import RunSummary
 from mlops_operator.handlers import batchprediction as handler
+from mlops_operator.handlers.indexes import BY_NAME
 from mlops_operator.handlers.state import MEMO_KEY, OperatorState
 
 
@@ -48,7 +49,7 @@ def project_index(champion: str | None, uri: str | None = None) -> dict:
 
 
 def runs_index(*names: str) -> dict:
-    return {("ml", n): [RunSummary(name=n, phase="Blessed", dataset_version="v1", trigger="manual",
+    return {(BY_NAME, "ml", n): [RunSummary(name=n, phase="Blessed", dataset_version="v1", trigger="manual",
                                    model_uri=f"file:///{n}")] for n in names}
 
 
@@ -63,7 +64,7 @@ async def turn(spec: dict, status: dict, projects: dict, runs: dict, created: st
     patch = kopf.Patch()
     meta = {"name": "bp", "namespace": "ml", "generation": 1, "creationTimestamp": created}
     done = await handler.reconcile_batch(name="bp", namespace="ml", body={"metadata": meta}, spec=spec, status=status,
-                                         meta=meta, patch=patch, projects=projects, runs_by_name=runs,
+                                         meta=meta, patch=patch, projects=projects, training_runs=runs,
                                          memo={MEMO_KEY: OperatorState.from_env()})
     merged = {**status, **patch.get("status", {})}
     return done, {k: v for k, v in merged.items() if v is not None}

@@ -6,6 +6,7 @@ Each run builds its state at startup from the environment of that moment, keeps 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 import mlops_operator.handlers  # noqa: F401  (registers the handlers in kopf's default registry)
 from mlops_operator import kube
+from mlops_operator.handlers.config import GC_THRESHOLDS
 from mlops_operator.embedded import EmbeddedAPIServer
 from mlops_operator.handlers.state import MEMO_KEY, OperatorState
 from mlops_operator.metrics.executor import ExecutorScrapeMetricsProvider
@@ -63,7 +65,7 @@ async def test_start_stop_twice_leaves_no_state_behind(api: EmbeddedAPIServer, t
     # an earlier test may have left (cleanup drops ours: the second run must open its own).
     monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION",
                         str(api.write_kubeconfig(tmp_path / "kubeconfig")))
-    kube.close()
+    await kube.close()
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("MLOPS_RECONCILE_INTERVAL", "0.5")
     for name in ("MLOPS_MONITOR_URL", "MLOPS_SELDON_METRICS_URL", "MLOPS_METRICS_PORT"):
@@ -80,17 +82,20 @@ async def test_start_stop_twice_leaves_no_state_behind(api: EmbeddedAPIServer, t
         await _eventually(lambda: (_deployment(api).get("status") or {}).get("observedGeneration"))
         assert _deployment(api)["status"].get("feedbackAddress") is None
         assert _quiet_filters() == 1
+        assert gc.get_threshold() == GC_THRESHOLDS != thresholds and gc.get_freeze_count() > 0
         await ours.metrics.fetch(api.url + "/api")  # the provider's HTTP session is open now
         nonlocal session
         session = ours.metrics._session
         assert session is not None and not session.closed
 
     session = None
+    thresholds = gc.get_threshold()
 
     memo1, state1 = await _run(api, first)
     assert MEMO_KEY not in memo1  # cleanup took it out of the memo ...
     assert state1.addresses == {} and state1.replicas == {} and session.closed  # ... and closed it
-    assert _quiet_filters() == 0 and kube._api.cache_info().currsize == 0  # no log filter, no API client left
+    assert _quiet_filters() == 0 and not kube.connected()  # no log filter, no API client left
+    assert gc.get_threshold() == thresholds and gc.get_freeze_count() == 0  # the collector as it was
 
     # The second run starts from the environment as it is now, not from anything the first one kept.
     monkeypatch.setenv("MLOPS_MONITOR_URL", MONITOR)

@@ -184,3 +184,21 @@ async def test_duplicate_experiments_made_elsewhere_resolve_to_the_oldest(fake, 
     outcome = await backend.submit(TrainingRequest(namespace="ml", run_name="dup", project=small_project()))
     assert outcome.state in ("Pending", "Running"), outcome.message
     assert next(iter(fake.runs.values()))["experiment_id"] == "older"
+
+
+async def test_submit_and_poll_leave_the_logging_levels_alone(fake, tmp_path, monkeypatch):
+    """kfp_server_api's models reset two loggers' levels per object, which empties every logger's level cache
+    (the operator's log calls then walk the logger tree: a measured cost at 1,000 runs). Once the client exists,
+    a submit, a retried submit and a poll read runs without building them."""
+    import logging
+
+    backend = backend_for(fake, tmp_path)
+    await backend.submit(TrainingRequest(namespace="ml", run_name="first", project=small_project()))
+    resets = []
+    monkeypatch.setattr(logging.Logger, "setLevel", lambda self, level: resets.append(self.name))
+    request = TrainingRequest(namespace="ml", run_name="second", project=small_project())
+    submitted = await backend.submit(request)
+    assert (await backend.submit(request)).run_id == submitted.run_id  # found by name, not created twice
+    fake.finish(submitted.run_id, "FAILED", failed_task="train", message="OOMKilled")
+    assert (await backend.poll(request, submitted.run_id)).message == "step train failed: OOMKilled"
+    assert resets == [] and fake.created_runs() == 2

@@ -13,6 +13,7 @@ from ..api.mlproject import MLProjectSpec
 from ..batch.backend import BatchBackend, BatchJob
 from ..decisions import batch as rules
 from . import loop
+from .indexes import run_named
 from .state import state
 from .status import ready, reject_invalid, write_status
 
@@ -61,7 +62,7 @@ def _backend(memo: Any, spec: BatchPredictionSpec, project: MLProjectSpec | None
 
 async def reconcile_batch(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    projects: kopf.Index, runs_by_name: kopf.Index, memo: Any, **_: Any,
+    projects: kopf.Index, training_runs: kopf.Index, memo: Any, **_: Any,
 ) -> bool:
     """One turn; True once a one-off BatchPrediction has finished (Succeeded or Failed)."""
     generation = meta.get("generation")
@@ -91,7 +92,7 @@ async def reconcile_batch(
 
     champion_run = ((view or {}).get("champion") or {}).get("trainingRun") if bp.model.champion else None
     lookup = bp.model.training_run or champion_run
-    summary = next(iter(runs_by_name.get((namespace, lookup), []) if lookup else []), None)
+    summary = run_named(training_runs, namespace, lookup)
     model = rules.choose_model(bp.model, bp.project_ref.name if bp.project_ref else None, view, summary)
     if not model.found:
         if scheduled:  # this schedule time is skipped, and says why

@@ -1,6 +1,7 @@
 """Operator-wide kopf settings and the operator's own configuration."""
 from __future__ import annotations
 
+import gc
 import logging
 import socket
 
@@ -27,10 +28,22 @@ class _QuietRoutine(logging.Filter):
 
 _QUIET_ROUTINE = _QuietRoutine()  # one instance: a second start in the same process adds no second filter
 
+#: Young objects are collected every 50,000 allocations, not Python's default 700. Each watch event and
+#: reconcile allocates thousands of short-lived objects, and with thousands of objects held in kopf's memory
+#: and indexes the default thresholds set off a full collection every few seconds: measured with gc callbacks
+#: at 1,000 MLProjects + 1,000 ModelDeployments, a quarter of the operator's CPU (6 s of 25) was the cyclic
+#: garbage collector; with these thresholds 1 s. Peak memory grows by a few MB (see the README benchmark).
+GC_THRESHOLDS = (50_000, 20, 100)
+GC_BEFORE = "gc_thresholds_before"  # in the operator's memo: the thresholds to restore at cleanup
+
 
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_) -> None:
     memo[MEMO_KEY] = OperatorState.from_env()
+    memo[GC_BEFORE] = gc.get_threshold()
+    gc.collect()
+    gc.freeze()  # what importing made lives as long as the process: no collection needs to look at it again
+    gc.set_threshold(*GC_THRESHOLDS)
     ours = state(memo).settings
     # kopf keeps no bookkeeping on our objects (loops are daemons, changes only wake them); should it
     # ever need some, it goes into status, never into metadata users (or Argo CD) own.
@@ -53,5 +66,8 @@ async def close(memo: kopf.Memo, logger: logging.Logger, **_) -> None:
     logging.getLogger("kopf.objects").removeFilter(_QUIET_ROUTINE)
     if MEMO_KEY in memo:
         await memo.pop(MEMO_KEY).close()
-    kube.close()
+    if GC_BEFORE in memo:  # an operator run inside another program leaves its collector as it was
+        gc.set_threshold(*memo.pop(GC_BEFORE))
+        gc.unfreeze()
+    await kube.close()
     logger.info("mlops-operator state closed")

@@ -15,15 +15,24 @@ from ..decisions.project import RunSummary
 from . import loop
 
 
+BY_NAME, BY_PROJECT = "name", "project"  # the two kinds of key of `training_runs`
+
+
 @kopf.index(GROUP, VERSION, "trainingruns")
-async def runs_by_project(name: str, namespace: str, spec: Any, status: Any, meta: Any, **_) -> dict:
+async def training_runs(name: str, namespace: str, spec: Any, status: Any, meta: Any, **_) -> dict:
+    """Each TrainingRun's summary under its name and under its project (one handler for both lookups: kopf
+    calls every index handler on every watch event). Read with `run_named` and `runs_of_project`."""
+    summary = RunSummary.from_object(name, dict(spec), dict(status), dict(meta))
     project = (spec.get("projectRef") or {}).get("name")
-    return {(namespace, project): RunSummary.from_object(name, dict(spec), dict(status), dict(meta))}
+    return {(BY_NAME, namespace, name): summary, (BY_PROJECT, namespace, project): summary}
 
 
-@kopf.index(GROUP, VERSION, "trainingruns")
-async def runs_by_name(name: str, namespace: str, spec: Any, status: Any, meta: Any, **_) -> dict:
-    return {(namespace, name): RunSummary.from_object(name, dict(spec), dict(status), dict(meta))}
+def run_named(training_runs: Any, namespace: str, name: str | None) -> RunSummary | None:
+    return next(iter(training_runs.get((BY_NAME, namespace, name), [])), None) if name else None
+
+
+def runs_of_project(training_runs: Any, namespace: str, project: str) -> list[RunSummary]:
+    return list(training_runs.get((BY_PROJECT, namespace, project), []))
 
 
 @kopf.index(GROUP, VERSION, "mlprojects")

@@ -48,7 +48,25 @@ class Signals:
     wake: asyncio.Event = field(default_factory=asyncio.Event)      # spec or annotations changed
     changed: asyncio.Event = field(default_factory=asyncio.Event)   # any watch event
     gone: asyncio.Event = field(default_factory=asyncio.Event)      # deleted (or being deleted)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)      # kopf stops the loop (operator shutdown)
+    #: Set with each of the above: the one thing an idle loop awaits. Waiting on each event took a task per
+    #: event per wait: three more tasks per idle object, made and cancelled on every turn (py-spy, issue 8).
+    attention: asyncio.Event = field(default_factory=asyncio.Event)
     seen: tuple | None = None
+
+    def notify(self, event: asyncio.Event) -> None:
+        event.set()
+        self.attention.set()
+
+    async def first(self, *events: asyncio.Event, timeout: float | None) -> None:
+        """Until one of `events` is set, or `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not any(e.is_set() for e in events):
+                    self.attention.clear()  # nothing awaits between this and the check above: no news is lost
+                    await self.attention.wait()
+        except TimeoutError:
+            pass
 
 
 def signals(memo: Any) -> Signals:
@@ -60,13 +78,13 @@ def observe(event_type: str | None, body: Any, memo: Any) -> None:
     s = signals(memo)
     meta = body.get("metadata") or {}
     if event_type == "DELETED" or meta.get("deletionTimestamp"):
-        s.gone.set()
+        s.notify(s.gone)
         return
     seen = (meta.get("generation"), tuple(sorted((meta.get("annotations") or {}).items())))
     if seen != s.seen:
         s.seen = seen
-        s.wake.set()
-    s.changed.set()
+        s.notify(s.wake)
+    s.notify(s.changed)
 
 
 def _registry(memo: Any) -> dict | None:
@@ -80,21 +98,12 @@ def wake(memo: Any, plural: str, namespace: str | None, name: str) -> None:
     registry = _registry(memo)
     s = registry.get((plural, namespace or "", name)) if registry is not None else None
     if s is not None:
-        s.wake.set()  # not `changed`: that says the object itself changed, which a turn waits for after its write
+        s.notify(s.wake)  # not `changed`: that says the object itself changed, which a turn waits for after its write
 
 
 def backoff(failures: int, interval: float) -> float:
     """Seconds before retrying a turn that raised: doubling from the interval, capped, with jitter."""
     return min(MAX_BACKOFF, interval * 2 ** min(failures - 1, 10)) * random.uniform(0.8, 1.2)
-
-
-async def _first(*events: asyncio.Event, timeout: float | None) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
 
 
 async def run(
@@ -107,8 +116,9 @@ async def run(
     does `memo` (the operator's state is in it, see `state.py`)."""
     s = signals(memo)
     indexes = {key: value for key, value in kwargs.items() if isinstance(value, kopf.Index)}
-    stop = asyncio.Event()
-    stop_waiter = asyncio.ensure_future(_set_when(stopped, stop))
+    stop = s.stop
+    stop.clear()  # a loop started again for the same object starts unstopped
+    stop_waiter = asyncio.ensure_future(_set_when(stopped, s))
     based_on: str | None = None  # resourceVersion our last status write started from
     failures = 0
     RECONCILE_LOOPS.labels(kind).inc()
@@ -121,7 +131,7 @@ async def run(
             # Wait until our last write came back through the watch, so this turn sees it.
             while body["metadata"].get("resourceVersion") == based_on and not (stop.is_set() or s.gone.is_set()):
                 s.changed.clear()
-                await _first(s.changed, stop, s.gone, timeout=interval)
+                await s.first(s.changed, stop, s.gone, timeout=interval)
                 if body["metadata"].get("resourceVersion") == based_on:
                     based_on = None  # not seen in a whole interval: the precondition guards the write
             if stop.is_set() or s.gone.is_set():
@@ -147,7 +157,7 @@ async def run(
                     based_on = snapshot["metadata"].get("resourceVersion")
                 if outcome == "conflict":
                     based_on, delay = snapshot["metadata"].get("resourceVersion"), 0
-            await _first(s.wake, stop, s.gone, timeout=delay)
+            await s.first(s.wake, stop, s.gone, timeout=delay)
     finally:
         RECONCILE_LOOPS.labels(kind).dec()
         stop_waiter.cancel()
@@ -168,9 +178,9 @@ async def _report_failing(body: dict, plural: str, failures: int, delay: float, 
         logger.warning("could not report the failing reconcile: %s: %s", type(e).__name__, e)
 
 
-async def _set_when(stopped: Any, event: asyncio.Event) -> None:
+async def _set_when(stopped: Any, s: Signals) -> None:
     await stopped.wait()
-    event.set()
+    s.notify(s.stop)
 
 
 async def _turn(reconcile: Reconcile, body: dict, plural: str, s: Signals, logger: Any,

@@ -21,6 +21,7 @@ from ..telemetry import (CHAMPION_METRIC, DRIFT_RETRAINS, DRIFT_STATISTIC, DRIFT
                          SECONDS_TO_QUALITY)
 from ..training.storage import StorageSecretError, StorageSettings
 from . import loop
+from .indexes import runs_of_project
 from .state import state
 from .status import ready, reject_invalid, write_status
 
@@ -38,7 +39,7 @@ async def project_loop(**kwargs: Any) -> None:
 
 async def reconcile_project(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    runs_by_project: kopf.Index, deployments_by_project: kopf.Index, memo: Any, **_: Any,
+    training_runs: kopf.Index, deployments_by_project: kopf.Index, memo: Any, **_: Any,
 ) -> None:
     generation = meta.get("generation")
     try:
@@ -54,7 +55,7 @@ async def reconcile_project(
             patch.status["conditions"] = ready(status, False, "DatasetVersionUnresolved", latest.error or "", generation)
             return None
         project = project.model_copy(update={"dataset": project.dataset.model_copy(update={"version": latest.version})})
-    runs = list(runs_by_project.get((namespace, name), []))
+    runs = runs_of_project(training_runs, namespace, name)
     deployments = list(deployments_by_project.get((namespace, name), []))
     serving = next((d["trainingRun"] for d in deployments), None)
     current = MLProjectStatus.model_validate(dict(status))

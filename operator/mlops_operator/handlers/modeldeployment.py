@@ -41,12 +41,13 @@ from ..training.storage import serving_secret
 from ..telemetry import CANARY_WEIGHT, PREDICTOR_AVAILABLE, QUALITY_ESTIMATE, ROLLBACKS
 from ..telemetry import QUALITY_INTERVAL, QUALITY_ROLLBACKS, SHADOW_DELTA
 from . import loop
+from .indexes import run_named, runs_of_project
 from .status import ready, reject_invalid, write_status
 from .state import OperatorState, state
 
 
 def resolve_model(
-    spec: ModelDeploymentSpec, namespace: str, runs_by_name: kopf.Index, projects: kopf.Index,
+    spec: ModelDeploymentSpec, namespace: str, training_runs: kopf.Index, projects: kopf.Index,
     source: ModelSource | None = None,
 ) -> tuple[ServedModel | None, str]:
     """The model version the spec asks for (or `source`, a challenger's), or None and why it cannot be served (yet)."""
@@ -59,7 +60,7 @@ def resolve_model(
         name = (project or {}).get("champion", {}).get("trainingRun")
         if not name:
             return None, f"spec.projectRef.name: MLProject {spec.project_ref.name!r} has no champion yet"
-    run = next(iter(runs_by_name.get((namespace, name), [])), None)
+    run = run_named(training_runs, namespace, name)
     if run is None:
         return None, f"spec.model.trainingRun: TrainingRun {name!r} not found"
     if run.phase != "Blessed" or not run.model_uri:
@@ -93,8 +94,8 @@ async def deployment_loop(**kwargs: Any) -> None:
 
 async def reconcile_deployment(
     name: str, namespace: str, body: Any, spec: Any, status: Any, meta: Any, patch: kopf.Patch,
-    runs_by_name: kopf.Index, projects: kopf.Index, seldon_deployments: kopf.Index, logger: Any, memo: Any,
-    runs_by_project: Any = None, **_: Any,
+    training_runs: kopf.Index, projects: kopf.Index, seldon_deployments: kopf.Index, logger: Any, memo: Any,
+    **_: Any,
 ) -> None:
     ours = state(memo)
     monitor = ours.monitor  # where the monitor is, or None when there is none
@@ -105,7 +106,7 @@ async def reconcile_deployment(
         return reject_invalid(e, body, status, patch, generation)
     current = ModelDeploymentStatus.model_validate(dict(status))
 
-    desired, why = resolve_model(md, namespace, runs_by_name, projects)
+    desired, why = resolve_model(md, namespace, training_runs, projects)
     if desired is None:
         desired = current.candidate or current.stable  # keep serving what serves now
         if desired is None:
@@ -113,7 +114,7 @@ async def reconcile_deployment(
             patch.status["observedGeneration"] = generation
             patch.status["conditions"] = ready(status, False, "ModelNotReady", why, generation)
             return
-    md = project_challengers(md, namespace, runs_by_project or {}, desired.training_run)
+    md = project_challengers(md, namespace, training_runs, desired.training_run)
 
     sdep = next(iter(seldon_deployments.get((namespace, name), [])), None)  # from the watch: no GET per turn
     seldon = seldon_status(sdep)
@@ -123,7 +124,7 @@ async def reconcile_deployment(
     serving = [m.predictor for m in (current.stable, current.candidate) if m is not None]
     if current.tournament is not None and current.tournament.outcome == "running":
         serving += [a.model.predictor for a in current.tournament.challengers if not a.stopped]
-    challengers = {c.name: resolve_model(md, namespace, runs_by_name, projects, c.model)[0] for c in md.challengers}
+    challengers = {c.name: resolve_model(md, namespace, training_runs, projects, c.model)[0] for c in md.challengers}
     up, failed = readiness(seldon, serving)
     was_lost = _ready_reason(status) == LOST
     lost = lost_predictors(current.seldon, seldon, serving, still_reported=was_lost)
@@ -256,12 +257,12 @@ def _project_spec(projects: Any, namespace: str, md: ModelDeploymentSpec) -> dic
     return project["spec"] if project else None
 
 
-def project_challengers(md: ModelDeploymentSpec, namespace: str, runs_by_project: Any,
+def project_challengers(md: ModelDeploymentSpec, namespace: str, training_runs: Any,
                         stable_run: str | None) -> ModelDeploymentSpec:
     """The spec with challengers `fromProject` resolved to the project's last Blessed versions."""
     if not any(c.from_project for c in md.challengers) or md.project_ref is None:
         return md
-    runs = list(runs_by_project.get((namespace, md.project_ref.name), []))
+    runs = runs_of_project(training_runs, namespace, md.project_ref.name)
     return md.model_copy(update={"challengers": blessed.expand(md.challengers, runs, stable_run)})
 
 

@@ -18,6 +18,7 @@ import logging
 import tempfile
 import threading
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -199,11 +200,11 @@ class KfpBackend:
                                               namespace=self.namespace, page_size=1)
         return found.experiments[0].experiment_id
 
-    def _find_run(self, experiment_id: str, run_name: str):
+    def _find_run(self, experiment_id: str, run_name: str) -> Run | None:
         flt = json.dumps({"predicates": [{"key": "display_name", "operation": "EQUALS", "stringValue": run_name}]})
-        response = self._call("list_runs", lambda: self._client.list_runs(
-            experiment_id=experiment_id, filter=flt, page_size=10, sort_by="created_at desc"))
-        runs = [r for r in (response.runs or []) if r.display_name == run_name]
+        query = {"experiment_id": experiment_id, "filter": flt, "page_size": "10", "sort_by": "created_at desc"}
+        response = self._call("list_runs", lambda: run_service(self._client, "GET", "", query=query))
+        runs = [Run.of(r) for r in response.get("runs") or [] if r.get("display_name") == run_name]
         return runs[0] if runs else None
 
     def _submit(self, request: PipelineJob, s3: S3Config | None = None) -> TrainingOutcome:
@@ -231,12 +232,12 @@ class KfpBackend:
                 time.sleep(delay)
 
     def _poll(self, request: PipelineJob, run_id: str, s3: S3Config | None = None) -> TrainingOutcome:
-        run = self._call("get_run", lambda: self._client.get_run(run_id))
+        run = Run.of(self._call("get_run", lambda: run_service(self._client, "GET", f"/{run_id}")))
         # The digest was reported at submit; the poll's request may lack the champion it was built with.
         return self._outcome(request, run, None, s3)
 
-    def _outcome(self, request: PipelineJob, run, digest: str | None, s3: S3Config | None = None) -> TrainingOutcome:
-        raw_state = str(getattr(run, "state", None) or "RUNTIME_STATE_UNSPECIFIED")
+    def _outcome(self, request: PipelineJob, run: Run, digest: str | None, s3: S3Config | None = None) -> TrainingOutcome:
+        raw_state = run.state
         state = STATES.get(raw_state, "Running")
         url = f"{self.endpoint}/#/runs/details/{run.run_id}"
         message = f"KFP run {raw_state.lower()}"
@@ -251,18 +252,16 @@ class KfpBackend:
         return TrainingOutcome(state=state, message=message, run_id=run.run_id, url=url,  # type: ignore[arg-type]
                                status=compose_status(pipeline, result))
 
-    def _failure_message(self, request: PipelineJob, run, raw_state: str, s3: S3Config | None = None) -> str:
+    def _failure_message(self, request: PipelineJob, run: Run, raw_state: str, s3: S3Config | None = None) -> str:
         error = self._read_json(locations.join(self.output_uri(request), ERROR_FILE), s3)
         if error:
             return f"step {error.get('step')} failed: {error.get('message')}"
         if raw_state == "CANCELED":
             return "KFP run was canceled"
-        details = getattr(run, "run_details", None)
-        for task in (getattr(details, "task_details", None) or []):
-            if str(task.state) == "FAILED" and task.error is not None and task.error.message:
-                return f"step {task.display_name} failed: {task.error.message}"
-        if run.error is not None and run.error.message:
-            return f"KFP run failed: {run.error.message}"
+        for step, message in run.failed_steps:
+            return f"step {step} failed: {message}"
+        if run.error:
+            return f"KFP run failed: {run.error}"
         return f"KFP run {raw_state.lower()}"
 
     @staticmethod
@@ -279,26 +278,57 @@ class KfpBackend:
             return None
 
 
-def create_run(client, experiment_id: str, name: str, compiled: CompiledPipeline):
-    """What `kfp.Client.run_pipeline(arguments=...)` sends, through the client's own connection pool and
-    authentication, but with the body serialised by us: the generated client walks and re-serialises
-    the whole pipeline spec per run, which was the operator's largest CPU cost at 1,000 TrainingRuns
-    (issue 8, py-spy). The one place that uses kfp's internals (`Client._run_api`, its ApiClient; kfp
-    pinned to 2.17.0, tests/training/test_kfp_submission.py fails loudly if they move)."""
+@dataclass(frozen=True)
+class Run:
+    """What an outcome reads of a KFP v2beta1 Run, straight from its JSON. kfp_server_api's generated models
+    make a Configuration per object, and each resets the level of two loggers, which empties every logger's
+    level cache in the process: with 1,000 runs, kopf's log calls were paying for it (issue 8, py-spy)."""
+
+    run_id: str
+    display_name: str
+    state: str
+    error: str  # the run's error message, if any
+    failed_steps: tuple[tuple[str, str], ...]  # (step, its error message) of the tasks that failed
+
+    @classmethod
+    def of(cls, doc: dict) -> "Run":
+        tasks = ((doc.get("run_details") or {}).get("task_details")) or []
+        return cls(run_id=doc.get("run_id") or "", display_name=doc.get("display_name") or "",
+                   state=doc.get("state") or "RUNTIME_STATE_UNSPECIFIED",
+                   error=(doc.get("error") or {}).get("message") or "",
+                   failed_steps=tuple((t.get("display_name") or "", (t.get("error") or {}).get("message") or "")
+                                      for t in tasks if t.get("state") == "FAILED" and (t.get("error") or {}).get("message")))
+
+
+def run_service(client, method: str, path: str, body: bytes | None = None, query: dict[str, str] | None = None) -> dict:
+    """One call to KFP's run service (`/apis/v2beta1/runs` + path), as JSON, through the client's own connection
+    pool and authentication. The generated client walks and re-serialises the whole pipeline spec per run
+    (the operator's largest CPU cost at 1,000 TrainingRuns, issue 8) and builds its models expensively (see
+    Run). The one place that uses kfp's internals (`Client._run_api`, its ApiClient; kfp pinned to 2.17.0,
+    tests/training/test_kfp_submission.py fails loudly if they move)."""
     from kfp_server_api.exceptions import ApiException
     from kfp_server_api.rest import RESTResponse
 
     api_client = client._run_api.api_client
-    headers = {**api_client.default_headers, "Content-Type": "application/json", "Accept": "application/json"}
+    headers = {**api_client.default_headers, "Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     if api_client.cookie:
         headers["Cookie"] = api_client.cookie
     api_client.update_params_for_auth(headers, [], ["Bearer"])
+    url = f"{api_client.configuration.host}/apis/v2beta1/runs{path}"
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
     response = RESTResponse(api_client.rest_client.pool_manager.request(
-        "POST", f"{api_client.configuration.host}/apis/v2beta1/runs", headers=headers,
-        body=compiled.run_body(experiment_id, name), timeout=RUN_SERVICE_TIMEOUT))
+        method, url, headers=headers, body=body, timeout=RUN_SERVICE_TIMEOUT))
     if not 200 <= response.status <= 299:
         raise ApiException(http_resp=response)
-    return api_client.deserialize(response, "V2beta1Run")
+    return json.loads(response.data or b"{}")
+
+
+def create_run(client, experiment_id: str, name: str, compiled: CompiledPipeline) -> Run:
+    """What `kfp.Client.run_pipeline(arguments=...)` sends, with the body serialised by us (see run_service)."""
+    return Run.of(run_service(client, "POST", "", body=compiled.run_body(experiment_id, name)))
 
 
 def _short(exc: BaseException) -> str:

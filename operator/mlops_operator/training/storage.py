@@ -89,13 +89,13 @@ class StorageSettings:
         """The operator's S3Config, its keys read from the Secret in `namespace` (StorageSecretError if unusable)."""
         if not self.secret_name:
             return self.config()
-        return self.config(await asyncio.to_thread(read_credentials, namespace, self.secret_name))
+        return self.config(await read_credentials(namespace, self.secret_name))
 
     async def reach(self, namespace: str, uri: str, check: bool) -> S3Config:
         """The operator's credentials for `uri` and, when `check` (before a submit), proof that the store answers
         there: StorageSecretError or locations.StorageError naming the cause otherwise."""
         s3 = await self.load(namespace)
-        if check:
+        if check and locations.scheme(uri) == "s3":  # nothing else needs a round trip (nor a thread)
             await asyncio.to_thread(locations.check_reachable, uri, s3)
         return s3
 
@@ -109,24 +109,20 @@ class StorageSettings:
         return env
 
 
-def read_credentials(namespace: str, name: str) -> dict[str, str]:
-    """AWS_* credentials from the Secret's rclone entries (blocking: call in a thread)."""
-    from kubernetes import client
-    from kubernetes.client.exceptions import ApiException
-
+async def read_credentials(namespace: str, name: str) -> dict[str, str]:
+    """AWS_* credentials from the Secret's rclone entries."""
     from mlops_operator import kube
 
-    core = client.CoreV1Api(kube._api().api_client)
     try:
-        secret = core.read_namespaced_secret(name, namespace, _request_timeout=kube._timeout())
-    except ApiException as exc:
-        if exc.status == 404:
-            raise StorageSecretError(f"storage.secretName: Secret {name!r} not found in namespace {namespace!r}") from None
+        secret = await kube.get("v1", "secrets", namespace, name)
+    except kube.ApiError as exc:
         if exc.status == 403:
             raise StorageSecretError(f"storage.secretName: the operator may not read Secret {name!r} in namespace "
                                      f"{namespace!r} (RBAC: get secrets)") from None
         raise
-    data = secret.data or {}
+    if secret is None:
+        raise StorageSecretError(f"storage.secretName: Secret {name!r} not found in namespace {namespace!r}")
+    data = secret.get("data") or {}
     credentials = {}
     for key, env in SECRET_KEY_TO_ENV.items():
         if not data.get(key):

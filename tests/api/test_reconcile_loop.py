@@ -72,9 +72,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
 def start(world: World, reconcile, interval: float = 5.0) -> tuple[asyncio.Task, Stopped]:
     loop.observe(None, world.body, world.memo)
     stopped = Stopped()
-    task = asyncio.ensure_future(loop.run(reconcile, kind="Test", plural="tests", interval=interval,
-                                          body=world.body, memo=world.memo, stopped=stopped,
-                                          logger=__import__("logging").getLogger("test")))
+    daemon = {"body": world.body, "memo": world.memo, "stopped": stopped,
+              "logger": __import__("logging").getLogger("test")}
+    task = asyncio.ensure_future(loop.run(reconcile, daemon, kind="Test", plural="tests", interval=interval))
     return task, stopped
 
 
@@ -249,6 +249,13 @@ def test_kopf_internals_still_where_we_expect_them() -> None:
         return {}
 
     assert {h.fn for h in kopf_internals.registered_handlers(registry)} == {daemon, plain}
+    assert kopf_internals.change_handlers(registry) == []
+
+    @kopf.on.update("mlops.dev", "v1alpha1", "things", registry=registry)
+    async def changed(**_) -> None:
+        return None
+
+    assert [h.fn for h in kopf_internals.change_handlers(registry)] == [changed]
 
 
 def test_every_handler_of_the_operator_is_a_coroutine() -> None:
@@ -264,8 +271,17 @@ def test_every_handler_of_the_operator_is_a_coroutine() -> None:
     assert not plain, f"kopf would run these in threads: {plain}"
 
 
+def test_no_change_handlers_so_kopf_keeps_no_diff_base() -> None:
+    """kopf's "last handled configuration" is not built (handlers/config._NoDiffBase): only change handlers
+    read it, and there must be none; a new one needs the diff base back."""
+    import mlops_operator.handlers  # noqa: F401  (registers the handlers)
+
+    assert kopf_internals.change_handlers() == []
+    assert [h for h in kopf_internals.registered_handlers() if h.fn.__module__.startswith("mlops_operator.")]
+
+
 async def test_another_objects_change_wakes_the_loop_at_once_and_not_after_it_ended(world: World) -> None:
-    """What a SeldonDeployment's watch event does for its ModelDeployment (handlers/indexes.seldon_changed)."""
+    """What a SeldonDeployment's watch event does for its ModelDeployment (handlers/indexes.seldon_news)."""
     from mlops_operator.handlers.state import MEMO_KEY, OperatorState
     from mlops_operator.settings import Settings
 
@@ -326,9 +342,8 @@ async def test_a_wake_up_never_runs_a_turn_on_state_older_than_our_own_write(wor
 async def test_only_news_from_another_object_wakes_a_loop() -> None:
     """A SeldonDeployment wakes its ModelDeployment when Seldon reports a new status (not when the
     deployment created or patched it), a TrainingRun wakes its project when its phase changes."""
-    from mlops_operator.handlers.indexes import seldon_changed
+    from mlops_operator.handlers.indexes import run_news, seldon_news
     from mlops_operator.handlers.state import MEMO_KEY, OperatorState
-    from mlops_operator.handlers.trainingrun import run_event
     from mlops_operator.settings import Settings
 
     ours = OperatorState(settings=Settings(), monitor=None, metrics=None)  # type: ignore[arg-type]
@@ -346,7 +361,7 @@ async def test_only_news_from_another_object_wakes_a_loop() -> None:
                                          ("MODIFIED", {"state": "Creating"}, True),
                                          ("MODIFIED", {"state": "Creating"}, False),
                                          ("MODIFIED", {"state": "Available"}, True), ("DELETED", {"state": "Available"}, True)]:
-        await seldon_changed(type=event_type, namespace="ns", name="m", status=status, memo=sdep_memo)
+        seldon_news(event_type, "ns", "m", status, sdep_memo)
         assert woken(deployment) is expected, (event_type, status)
 
     run_memo = kopf.Memo({MEMO_KEY: ours})
@@ -355,5 +370,5 @@ async def test_only_news_from_another_object_wakes_a_loop() -> None:
                                         ("DELETED", "Blessed", True)]:
         body = {"metadata": {"name": "p-v1", "namespace": "ns"}, "spec": {"projectRef": {"name": "p"}},
                 "status": {"phase": phase} if phase else {}}
-        await run_event(type=event_type, body=body, namespace="ns", spec=body["spec"], memo=run_memo)
+        run_news(event_type, body, "ns", run_memo)
         assert woken(project) is expected, (event_type, phase)

@@ -131,8 +131,8 @@ def test_routine_successes_are_not_logged_but_everything_else_is():
         return logging.LogRecord("kopf.objects", level, __file__, 1, message, None, None)
 
     quiet = _QuietRoutine()
-    assert not quiet.filter(record(logging.INFO, "Handler 'deployment_event' succeeded."))
+    assert not quiet.filter(record(logging.INFO, "Handler 'deployment_deleted' succeeded."))
     assert not quiet.filter(record(logging.INFO, "Timer 'check' succeeded."))
     assert quiet.filter(record(logging.INFO, "Daemon 'deployment_loop' succeeded."))
-    assert quiet.filter(record(logging.ERROR, "Handler 'deployment_event' failed with an exception."))
+    assert quiet.filter(record(logging.ERROR, "Handler 'deployment_deleted' failed with an exception."))
     assert quiet.filter(record(logging.INFO, "Handler 'other' succeeded."))

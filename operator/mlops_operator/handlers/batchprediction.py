@@ -25,8 +25,8 @@ async def batch_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
 
 @kopf.daemon(GROUP, VERSION, "batchpredictions", cancellation_timeout=30)
 async def batch_loop(**kwargs: Any) -> None:
-    await loop.run(reconcile_batch, kind="BatchPrediction", plural="batchpredictions",
-                   interval=state(kwargs["memo"]).settings.reconcile_interval, **kwargs)
+    await loop.run(reconcile_batch, kwargs, kind="BatchPrediction", plural="batchpredictions",
+                   interval=state(kwargs["memo"]).settings.reconcile_interval)
 
 
 def _project(namespace: str, spec: BatchPredictionSpec, projects: Any) -> tuple[dict | None, MLProjectSpec | None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import logging
 import socket
+from typing import Any
 
 import kopf
 
@@ -16,14 +17,30 @@ class _QuietRoutine(logging.Filter):
     """Routine successes say nothing: periodic timers, and the watch-event handlers that only wake an object's
     reconcile loop (one line per watch event was a tenth of the operator's CPU at 1,000 objects)."""
 
-    ROUTINE = ("Timer ", "Handler 'project_event'", "Handler 'run_event'", "Handler 'deployment_event'",
-               "Handler 'batch_event'", "Handler 'seldon_changed'")
+    ROUTINE = ("Timer ", "Handler 'project_deleted'", "Handler 'run_deleted'", "Handler 'deployment_deleted'",
+               "Handler 'batch_event'", "Handler 'seldon_deleted'")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.INFO:
             return True
         message = record.getMessage()
         return not (message.endswith(" succeeded.") and message.startswith(self.ROUTINE))
+
+
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """No "last handled configuration": kopf keeps it for change handlers (on.create/update/delete) and built
+    it on every watch event by deep-copying the object (5% of the operator's CPU at 1,000 objects, py-spy).
+    We register no change handlers (loops compare generations; tests/api/test_reconcile_loop.py holds it),
+    so nothing is built, compared or written."""
+
+    def fetch(self, *, body: kopf.Body) -> None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
+        pass
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> Any:
+        return None
 
 
 _QUIET_ROUTINE = _QuietRoutine()  # one instance: a second start in the same process adds no second filter
@@ -48,7 +65,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: lo
     # kopf keeps no bookkeeping on our objects (loops are daemons, changes only wake them); should it
     # ever need some, it goes into status, never into metadata users (or Argo CD) own.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
-    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.lastHandledConfiguration")
+    settings.persistence.diffbase_storage = _NoDiffBase()
     logging.getLogger("kopf.objects").addFilter(_QUIET_ROUTINE)
     settings.posting.level = logging.INFO
     settings.posting.reporting_component = "mlops-operator"

@@ -6,7 +6,8 @@ deleted, and nothing has to be cleaned up (children are garbage-collected throug
 references); the rule is "finalizers only where cleanup is needed", and a finalizer would also block
 `kubectl delete` while the operator is down. kopf has no public switch for this, so the registered
 daemons are told here not to require one. kopf also lists its registered handlers only internally
-(`registered_handlers`, for the test that every handler is a coroutine). `tests/api/test_kopf_internals.py` fails loudly when a
+(`registered_handlers`, for the test that every handler is a coroutine, and `change_handlers`).
+`tests/api/test_reconcile_loop.py::test_kopf_internals_still_where_we_expect_them` fails loudly when a
 kopf upgrade moves what this touches; an e2e test checks the objects carry no finalizer.
 """
 from __future__ import annotations
@@ -33,3 +34,8 @@ def registered_handlers(registry: kopf.OperatorRegistry | None = None) -> list:
     registry = registry or kopf.get_default_registry()
     parts = (registry._activities, registry._indexing, registry._watching, registry._spawning, registry._changing)
     return [handler for part in parts for handler in part.get_all_handlers()]
+
+
+def change_handlers(registry: kopf.OperatorRegistry | None = None) -> list:
+    """The on.create/update/resume/delete/field handlers (config._NoDiffBase holds that there are none)."""
+    return list((registry or kopf.get_default_registry())._changing.get_all_handlers())

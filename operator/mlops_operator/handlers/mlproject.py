@@ -21,20 +21,21 @@ from ..telemetry import (CHAMPION_METRIC, DRIFT_RETRAINS, DRIFT_STATISTIC, DRIFT
                          SECONDS_TO_QUALITY)
 from ..training.storage import StorageSecretError, StorageSettings
 from . import loop
+from . import indexes
 from .indexes import runs_of_project
 from .state import state
 from .status import ready, reject_invalid, write_status
 
 
-@kopf.on.event(GROUP, VERSION, "mlprojects")
-async def project_event(type: str | None, body: Any, memo: Any, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, "mlprojects", when=indexes.deleted)  # other events: indexes.projects
+async def project_deleted(type: str, body: Any, memo: Any, **_: Any) -> None:
     loop.observe(type, body, memo)
 
 
 @kopf.daemon(GROUP, VERSION, "mlprojects", cancellation_timeout=30)
 async def project_loop(**kwargs: Any) -> None:
-    await loop.run(reconcile_project, kind="MLProject", plural="mlprojects",
-                   interval=state(kwargs["memo"]).settings.reconcile_interval, **kwargs)
+    await loop.run(reconcile_project, kwargs, kind="MLProject", plural="mlprojects",
+                   interval=state(kwargs["memo"]).settings.reconcile_interval)
 
 
 async def reconcile_project(

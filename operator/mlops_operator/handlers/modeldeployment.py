@@ -41,6 +41,7 @@ from ..training.storage import serving_secret
 from ..telemetry import CANARY_WEIGHT, PREDICTOR_AVAILABLE, QUALITY_ESTIMATE, ROLLBACKS
 from ..telemetry import QUALITY_INTERVAL, QUALITY_ROLLBACKS, SHADOW_DELTA
 from . import loop
+from . import indexes
 from .indexes import run_named, runs_of_project
 from .status import ready, reject_invalid, write_status
 from .state import OperatorState, state
@@ -79,17 +80,16 @@ def readiness(seldon: SeldonStatus | None, predictors: list[str]) -> tuple[froze
     return up, failed
 
 
-@kopf.on.event(GROUP, VERSION, "modeldeployments")
-async def deployment_event(type: str | None, name: str, namespace: str, body: Any, memo: Any, **_: Any) -> None:
+@kopf.on.event(GROUP, VERSION, "modeldeployments", when=indexes.deleted)  # others: indexes.deployments_by_project
+async def deployment_deleted(type: str, name: str, namespace: str, body: Any, memo: Any, **_: Any) -> None:
     loop.observe(type, body, memo)
-    if type == "DELETED":  # the SeldonDeployment goes with its owner (garbage collection)
-        forget_deployment(state(memo), namespace, name)
+    forget_deployment(state(memo), namespace, name)  # the SeldonDeployment goes with its owner (garbage collection)
 
 
 @kopf.daemon(GROUP, VERSION, "modeldeployments", cancellation_timeout=30)
 async def deployment_loop(**kwargs: Any) -> None:
-    await loop.run(reconcile_deployment, kind="ModelDeployment", plural="modeldeployments",
-                   interval=state(kwargs["memo"]).settings.reconcile_interval, **kwargs)
+    await loop.run(reconcile_deployment, kwargs, kind="ModelDeployment", plural="modeldeployments",
+                   interval=state(kwargs["memo"]).settings.reconcile_interval)
 
 
 async def reconcile_deployment(

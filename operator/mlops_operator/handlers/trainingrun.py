@@ -18,25 +18,10 @@ from .status import ready, reject_invalid, write_status
 from .state import state
 
 
-@kopf.on.event(GROUP, VERSION, "trainingruns")
-async def run_event(type: str | None, body: Any, namespace: str, spec: Any, memo: Any, **_: Any) -> None:
-    loop.observe(type, body, memo)
-    # The project's status (latest run, champion) follows its runs' phases now, not at its interval.
-    project = (spec.get("projectRef") or {}).get("name")
-    phase = (body.get("status") or {}).get("phase")
-    if project and (type == "DELETED" or memo.get(PHASE_SEEN) != phase):
-        memo[PHASE_SEEN] = phase
-        loop.wake(memo, "mlprojects", namespace, project)
-
-
-#: In a TrainingRun's kopf memo: its phase when its project was last woken.
-PHASE_SEEN = "phase_seen_by_project"
-
-
 @kopf.daemon(GROUP, VERSION, "trainingruns", cancellation_timeout=30)
 async def run_loop(**kwargs: Any) -> None:
-    await loop.run(reconcile_run, kind="TrainingRun", plural="trainingruns",
-                   interval=state(kwargs["memo"]).settings.reconcile_interval, **kwargs)
+    await loop.run(reconcile_run, kwargs, kind="TrainingRun", plural="trainingruns",
+                   interval=state(kwargs["memo"]).settings.reconcile_interval)
 
 
 async def reconcile_run(

@@ -21,13 +21,12 @@ from ..telemetry import (CHAMPION_METRIC, DRIFT_RETRAINS, DRIFT_STATISTIC, DRIFT
                          SECONDS_TO_QUALITY)
 from ..training.storage import StorageSecretError, StorageSettings
 from . import loop
-from . import indexes
-from .indexes import runs_of_project
+from .indexes import deleted, runs_of_project
 from .state import state
 from .status import ready, reject_invalid, write_status
 
 
-@kopf.on.event(GROUP, VERSION, "mlprojects", when=indexes.deleted)  # other events: indexes.projects
+@kopf.on.event(GROUP, VERSION, "mlprojects", when=deleted)  # other events: indexes.projects
 async def project_deleted(type: str, body: Any, memo: Any, **_: Any) -> None:
     loop.observe(type, body, memo)
 

@@ -41,8 +41,7 @@ from ..training.storage import serving_secret
 from ..telemetry import CANARY_WEIGHT, PREDICTOR_AVAILABLE, QUALITY_ESTIMATE, ROLLBACKS
 from ..telemetry import QUALITY_INTERVAL, QUALITY_ROLLBACKS, SHADOW_DELTA
 from . import loop
-from . import indexes
-from .indexes import run_named, runs_of_project
+from .indexes import deleted, run_named, runs_of_project
 from .status import ready, reject_invalid, write_status
 from .state import OperatorState, state
 
@@ -80,7 +79,7 @@ def readiness(seldon: SeldonStatus | None, predictors: list[str]) -> tuple[froze
     return up, failed
 
 
-@kopf.on.event(GROUP, VERSION, "modeldeployments", when=indexes.deleted)  # others: indexes.deployments_by_project
+@kopf.on.event(GROUP, VERSION, "modeldeployments", when=deleted)  # others: indexes.deployments_by_project
 async def deployment_deleted(type: str, name: str, namespace: str, body: Any, memo: Any, **_: Any) -> None:
     loop.observe(type, body, memo)
     forget_deployment(state(memo), namespace, name)  # the SeldonDeployment goes with its owner (garbage collection)

@@ -258,7 +258,8 @@ class KfpBackend:
             return f"step {error.get('step')} failed: {error.get('message')}"
         if raw_state == "CANCELED":
             return "KFP run was canceled"
-        for step, message in run.failed_steps:
+        if run.failed_steps:
+            step, message = run.failed_steps[0]
             return f"step {step} failed: {message}"
         if run.error:
             return f"KFP run failed: {run.error}"
